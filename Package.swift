@@ -1,0 +1,60 @@
+// swift-tools-version:6.1
+//
+// libibtpo: an IB-TPO / GRPO trainer for small Llama-style policies on BLIS.
+//
+// Environment switches (read when the manifest is evaluated):
+//   IBTPO_RELEASE_LIB=1  link libibtpo.so with -static-stdlib and a version script that
+//                        exports only ibtpo_* (used by `make lib`; breaks `swift test`).
+//   IBTPO_GENERIC=1      do not pass -target-cpu haswell (for CPUs without AVX2/FMA).
+import PackageDescription
+
+let env = Context.environment
+let releaseLib = env["IBTPO_RELEASE_LIB"] == "1"
+let generic = env["IBTPO_GENERIC"] == "1"
+
+var coreSwiftFlags: [String] = [
+    "-Xfrontend", "-disable-implicit-concurrency-module-import",
+    "-Xfrontend", "-disable-implicit-string-processing-module-import",
+]
+if !generic { coreSwiftFlags += ["-target-cpu", "haswell"] }
+
+var coreLinker: [LinkerSetting] = []
+if releaseLib {
+    coreLinker.append(.unsafeFlags([
+        "-static-stdlib",
+        "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/IBTPO/API/exports.map",
+    ]))
+}
+
+let package = Package(
+    name: "libibtpo",
+    products: [
+        .library(name: "ibtpo", type: .dynamic, targets: ["IBTPO"]),
+        .library(name: "IBTPOCore", targets: ["IBTPO"]),
+        .executable(name: "ibtpo-cli", targets: ["ibtpo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLIS", path: "Sources/CBLIS"),
+        .systemLibrary(name: "CIBTPO", path: "include"),
+        .target(
+            name: "IBTPO",
+            dependencies: ["CBLIS", "CIBTPO"],
+            swiftSettings: [.unsafeFlags(coreSwiftFlags)],
+            linkerSettings: coreLinker
+        ),
+        .executableTarget(
+            name: "ibtpo",
+            dependencies: ["IBTPO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: [.unsafeFlags(generic ? [] : ["-target-cpu", "haswell"])]
+        ),
+        .testTarget(
+            name: "IBTPOTests",
+            dependencies: ["IBTPO"],
+            swiftSettings: [.unsafeFlags(generic ? [] : ["-target-cpu", "haswell"])]
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)
