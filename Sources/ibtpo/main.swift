@@ -1,0 +1,2 @@
+import IBTPO
+print("ibtpo \(LibraryVersion.string)")

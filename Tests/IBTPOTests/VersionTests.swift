@@ -1,0 +1,5 @@
+import XCTest
+@testable import IBTPO
+final class VersionTests: XCTestCase {
+    func testVersionString() { XCTAssertEqual(LibraryVersion.string, "0.1.0") }
+}

@@ -1,0 +1,3 @@
+#ifndef IBTPO_H
+#define IBTPO_H
+#endif
