@@ -1,0 +1,174 @@
+import Glibc
+
+/// Batch shape of a forward/backward pass: `batch` sequences of `seq` tokens (right-padded).
+public struct TrainShape: Equatable, Sendable {
+    public var batch: Int
+    public var seq: Int
+    public init(batch: Int, seq: Int) { self.batch = batch; self.seq = seq }
+    public var tokens: Int { batch * seq }
+}
+
+/// Section indices of one transformer layer's saved activations (see `Model.reserve`).
+struct LayerActs {
+    var xn1 = 0, rstd1 = 0, q = 0, k = 0, v = 0, att = 0, ao = 0, xMid = 0
+    var xn2 = 0, rstd2 = 0, gate = 0, up = 0, hid = 0
+}
+
+/// The policy network: parameters, gradients, AdamW moments and activation buffers for a
+/// fixed `TrainShape`, all living in one `Arena`. A `Model` never allocates after `init`.
+///
+/// Inputs of a pass are written by the caller into `tokens` and `targets` (B·T Int32 each,
+/// row-major, -1 = no target) before `forward`, and the per-token loss coefficients into
+/// `coef` (and optionally `entCoef`) before `backward`.
+public final class Model {
+    public let config: ModelConfig
+    public let shape: TrainShape
+    public let layout: ParamLayout
+    public let arena: Arena
+    public let pool: ThreadPool
+
+    // Flat vectors of `layout.count` floats.
+    public let params: UnsafeMutablePointer<Float>
+    public let grads: UnsafeMutablePointer<Float>
+    public let adamM: UnsafeMutablePointer<Float>
+    public let adamV: UnsafeMutablePointer<Float>
+
+    // Inputs, (B·T).
+    public let tokens: UnsafeMutablePointer<Int32>
+    public let targets: UnsafeMutablePointer<Int32>
+    public let coef: UnsafeMutablePointer<Float>
+    public let entCoef: UnsafeMutablePointer<Float>
+
+    // Outputs of forward, (B·T).
+    public let logp: UnsafeMutablePointer<Float>
+    public let entropy: UnsafeMutablePointer<Float>
+    /// (B·T, V) logits after `forward`; overwritten with their gradient by `backward`.
+    public let logits: UnsafeMutablePointer<Float>
+
+    let ropeCos: UnsafeMutablePointer<Float>
+    let ropeSin: UnsafeMutablePointer<Float>
+    let res: [UnsafeMutablePointer<Float>]      // nLayers+1 residual streams (N, C)
+    let acts: [LayerActs]
+    let xnF: UnsafeMutablePointer<Float>, rstdF: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>
+    // Backward scratch.
+    let dRes: UnsafeMutablePointer<Float>, dXn: UnsafeMutablePointer<Float>, dAo: UnsafeMutablePointer<Float>
+    let dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>
+    let dAtt: UnsafeMutablePointer<Float>, dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>
+    let dHid: UnsafeMutablePointer<Float>
+    /// Per-chunk partial sums for deterministic reductions (see `gradNorm`).
+    let partials: UnsafeMutablePointer<Double>
+    static let reduceChunk = 4096
+
+    /// Adds this model's sections to `plan` and returns their indices, in the order `init` reads them.
+    static func reserve(_ c: ModelConfig, _ s: TrainShape, _ plan: inout MemoryPlan) throws -> [Int] {
+        let P = ParamLayout(c).count
+        let N = s.tokens, C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab
+        let att = s.batch * c.nHeads * s.seq * s.seq
+        var ids: [Int] = []
+        func r(_ name: String, _ group: String, _ n: Int) throws { ids.append(try plan.reserve(name, group: group, count: n)) }
+        func ri(_ name: String, _ group: String, _ n: Int) throws {
+            ids.append(try plan.reserve(name, group: group, count: n, of: Int32.self))
+        }
+        try r("params", "params", P)
+        try r("grads", "grads", P)
+        try r("adam.m", "adamw", P)
+        try r("adam.v", "adamw", P)
+        try ri("tokens", "inputs", N); try ri("targets", "inputs", N)
+        try r("coef", "inputs", N); try r("ent_coef", "inputs", N)
+        try r("logp", "activations", N); try r("entropy", "activations", N)
+        try r("logits", "activations", N * V)
+        try r("rope.cos", "activations", c.maxSeq * c.headDim / 2)
+        try r("rope.sin", "activations", c.maxSeq * c.headDim / 2)
+        for l in 0...c.nLayers { try r("res.\(l)", "activations", N * C) }
+        for l in 0..<c.nLayers {
+            for (name, n) in [("xn1", N * C), ("rstd1", N), ("q", N * C), ("k", N * KV), ("v", N * KV), ("att", att),
+                              ("ao", N * C), ("xmid", N * C), ("xn2", N * C), ("rstd2", N), ("gate", N * F),
+                              ("up", N * F), ("hid", N * F)] {
+                try r("layer.\(l).\(name)", "activations", n)
+            }
+        }
+        try r("xnf", "activations", N * C); try r("rstdf", "activations", N); try r("lse", "activations", N)
+        for (name, n) in [("d_res", N * C), ("d_xn", N * C), ("d_ao", N * C), ("d_q", N * C), ("d_k", N * KV),
+                          ("d_v", N * KV), ("d_att", att), ("d_gate", N * F), ("d_up", N * F), ("d_hid", N * F)] {
+            try r(name, "scratch", n)
+        }
+        ids.append(try plan.reserve("partials", group: "scratch", count: P / reduceChunk + 2, of: Double.self))
+        return ids
+    }
+
+    /// Bytes a model of this config and shape needs (the whole arena), without allocating.
+    public static func plan(_ c: ModelConfig, _ s: TrainShape) throws -> MemoryPlan {
+        try validate(c, s)
+        var p = MemoryPlan()
+        _ = try reserve(c, s, &p)
+        return p
+    }
+
+    static func validate(_ c: ModelConfig, _ s: TrainShape) throws {
+        try c.validate()
+        guard s.batch >= 1 && s.batch <= 1 << 16 else { throw invalid("batch must be in 1...65536 (got \(s.batch))") }
+        guard s.seq >= 1 && s.seq <= c.maxSeq else { throw invalid("seq must be in 1...max_seq=\(c.maxSeq) (got \(s.seq))") }
+    }
+
+    /// Allocates the arena and initialises parameters from `seed` (normal(0, 0.02); output
+    /// projections scaled by 1/√(2·layers); norm gains 1).
+    public init(config: ModelConfig, shape: TrainShape, threads: Int, seed: UInt64) throws {
+        try Model.validate(config, shape)
+        var plan = MemoryPlan()
+        let ids = try Model.reserve(config, shape, &plan)
+        let arena = try Arena(plan: plan)
+        self.config = config; self.shape = shape; self.arena = arena
+        layout = ParamLayout(config)
+        pool = ThreadPool(threads: threads)
+        var it = ids.makeIterator()
+        func f() -> UnsafeMutablePointer<Float> { arena.pointer(it.next() ?? 0) }
+        func i() -> UnsafeMutablePointer<Int32> { arena.pointer(it.next() ?? 0, as: Int32.self) }
+        params = f(); grads = f(); adamM = f(); adamV = f()
+        tokens = i(); targets = i(); coef = f(); entCoef = f()
+        logp = f(); entropy = f(); logits = f(); ropeCos = f(); ropeSin = f()
+        var rs: [UnsafeMutablePointer<Float>] = []
+        for _ in 0...config.nLayers { rs.append(f()) }
+        res = rs
+        var la: [LayerActs] = []
+        for _ in 0..<config.nLayers {
+            var a = LayerActs()
+            a.xn1 = it.next() ?? 0; a.rstd1 = it.next() ?? 0; a.q = it.next() ?? 0; a.k = it.next() ?? 0
+            a.v = it.next() ?? 0; a.att = it.next() ?? 0; a.ao = it.next() ?? 0; a.xMid = it.next() ?? 0
+            a.xn2 = it.next() ?? 0; a.rstd2 = it.next() ?? 0; a.gate = it.next() ?? 0; a.up = it.next() ?? 0
+            a.hid = it.next() ?? 0
+            la.append(a)
+        }
+        acts = la
+        xnF = f(); rstdF = f(); lse = f()
+        dRes = f(); dXn = f(); dAo = f(); dq = f(); dk = f(); dv = f(); dAtt = f(); dGate = f(); dUp = f(); dHid = f()
+        partials = arena.pointer(it.next() ?? 0, as: Double.self)
+        Rope.fillTables(cos: ropeCos, sin: ropeSin, maxSeq: config.maxSeq, headDim: config.headDim, theta: config.ropeTheta)
+        initParameters(seed: seed)
+    }
+
+    /// Re-initialises parameters from `seed` and clears gradients and optimiser moments.
+    public func initParameters(seed: UInt64) {
+        var rng = Rng(seed: seed)
+        let outScale = 1 / Float(2 * config.nLayers).squareRoot()
+        for t in layout.tensors {
+            let p = params + t.offset
+            if t.shape.count == 1 {
+                for j in 0..<t.count { p[j] = 1 }
+            } else {
+                let scaled = t.name.hasSuffix(".wo") || t.name.hasSuffix(".w_down")
+                let std: Float = 0.02 * (scaled ? outScale : 1)
+                for j in 0..<t.count { p[j] = rng.nextGaussian() * std }
+            }
+        }
+        memset(grads, 0, layout.count * 4)
+        memset(adamM, 0, layout.count * 4)
+        memset(adamV, 0, layout.count * 4)
+    }
+
+    @inline(__always) func act(_ index: Int) -> UnsafeMutablePointer<Float> { arena.pointer(index) }
+
+    /// Sets every gradient to zero.
+    public func zeroGrads() {
+        pool.parallelFor(layout.count) { lo, hi in memset(self.grads + lo, 0, (hi - lo) * 4) }
+    }
+}

@@ -1,0 +1,92 @@
+import Glibc
+
+/// A named region of an arena: `count` floats (or bytes, for byte sections) at a 64-byte
+/// aligned byte offset from the arena's base.
+public struct ArenaSection: Sendable {
+    public var name: String
+    public var group: String
+    public var offset: Int
+    public var bytes: Int
+}
+
+/// A memory plan: every section a configuration needs, laid out before anything is
+/// allocated (the zstd `estimateCCtxSize` / llm.c `fill_in_parameter_sizes` pattern).
+/// `totalBytes` is exactly what `Arena(plan:)` allocates.
+public struct MemoryPlan: Sendable {
+    public static let alignment = 64
+    public private(set) var sections: [ArenaSection] = []
+    public private(set) var totalBytes: Int = 0
+
+    public init() {}
+
+    /// Reserve `count` elements of `T`; returns the section index. Throws on overflow.
+    @discardableResult
+    public mutating func reserve<T>(_ name: String, group: String, count: Int, of: T.Type = Float.self) throws -> Int {
+        guard count >= 0 else { throw invalid("negative size for section \(name)") }
+        let (b, o1) = count.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
+        let (padded, o2) = b.addingReportingOverflow(MemoryPlan.alignment - 1)
+        guard !o1, !o2 else { throw IBTPOError(.outOfMemory, "section \(name) overflows the address space") }
+        let aligned = padded & ~(MemoryPlan.alignment - 1)
+        let (end, o3) = totalBytes.addingReportingOverflow(aligned)
+        guard !o3, end < (1 << 46) else { throw IBTPOError(.outOfMemory, "memory plan exceeds 64 TiB at section \(name)") }
+        sections.append(ArenaSection(name: name, group: group, offset: totalBytes, bytes: b))
+        totalBytes = end
+        return sections.count - 1
+    }
+
+    /// Bytes per group ("params", "grads", "adam", "activations", "scratch", ...), in first-seen order.
+    public var groups: [(name: String, bytes: Int)] {
+        var out: [(String, Int)] = []
+        for s in sections {
+            let padded = (s.bytes + MemoryPlan.alignment - 1) & ~(MemoryPlan.alignment - 1)
+            if let i = out.firstIndex(where: { $0.0 == s.group }) { out[i].1 += padded } else { out.append((s.group, padded)) }
+        }
+        return out
+    }
+
+    /// A human-readable table of the plan, one line per group, sizes in MiB.
+    public func summary() -> String {
+        var lines: [String] = []
+        for g in groups { lines.append("  \(pad(g.name, 12)) \(formatMiB(g.bytes))") }
+        lines.append("  \(pad("total", 12)) \(formatMiB(totalBytes))")
+        return lines.joined(separator: "\n")
+    }
+}
+
+func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+
+func formatMiB(_ bytes: Int) -> String {
+    let mib = Double(bytes) / 1_048_576.0
+    let whole = Int(mib)
+    let frac = Int((mib - Double(whole)) * 100 + 0.5)
+    if frac >= 100 { return "\(whole + 1).00 MiB" }
+    return "\(whole).\(frac < 10 ? "0" : "")\(frac) MiB"
+}
+
+/// One zeroed, 64-byte-aligned allocation carved into the sections of a `MemoryPlan`.
+/// The arena owns its memory and frees it on deinit. Pointers into it stay valid for the
+/// arena's lifetime; nothing else in the library allocates memory for tensors.
+public final class Arena {
+    public let plan: MemoryPlan
+    public let base: UnsafeMutableRawPointer
+
+    /// Allocates `plan.totalBytes`; throws `.outOfMemory` if the allocation fails.
+    public init(plan: MemoryPlan) throws {
+        self.plan = plan
+        var p: UnsafeMutableRawPointer? = nil
+        let size = max(plan.totalBytes, MemoryPlan.alignment)
+        guard posix_memalign(&p, MemoryPlan.alignment, size) == 0, let mem = p else {
+            throw IBTPOError(.outOfMemory, "could not allocate \(formatMiB(size)) for the arena")
+        }
+        memset(mem, 0, size)
+        base = mem
+    }
+
+    deinit { free(base) }
+
+    /// Typed pointer to section `index` (an index returned by `MemoryPlan.reserve`).
+    @inline(__always)
+    public func pointer<T>(_ index: Int, as: T.Type = Float.self) -> UnsafeMutablePointer<T> {
+        (base + plan.sections[index].offset).assumingMemoryBound(to: T.self)
+    }
+}

@@ -1,0 +1,57 @@
+import Glibc
+
+@inline(__always) func _log(_ x: Double) -> Double { Glibc.log(x) }
+@inline(__always) func _cos(_ x: Double) -> Double { Glibc.cos(x) }
+@inline(__always) func _sin(_ x: Double) -> Double { Glibc.sin(x) }
+@inline(__always) func _pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
+
+/// Vectorised exp for 8 floats. Range reduction x = n·ln2 + r with |r| ≤ ln2/2, a degree-6
+/// polynomial for e^r and 2^n by exponent-bit construction. Relative error ≤ ~2e-7 over
+/// [-87, 88]; inputs below -87.3 give 0 and above 88.7 give +inf (tested in KernelTests).
+@inline(__always)
+func simdExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    let lo = SIMD8<Float>(repeating: -87.33654)
+    let hi = SIMD8<Float>(repeating: 88.72283)
+    var xc = x.replacing(with: lo, where: x .< lo)
+    xc = xc.replacing(with: hi, where: xc .> hi)
+    let isNaN = x .!= x
+    xc = xc.replacing(with: 0, where: isNaN)
+    let log2e = SIMD8<Float>(repeating: 1.44269504088896341)
+    let n = (xc * log2e).rounded(.toNearestOrEven)
+    // r = x - n*ln2 in two parts (Cody–Waite) for accuracy.
+    var r = xc - n * SIMD8<Float>(repeating: 0.693359375)
+    r = r - n * SIMD8<Float>(repeating: -2.12194440e-4)
+    var p = SIMD8<Float>(repeating: 1.0 / 720.0)
+    p = p * r + SIMD8<Float>(repeating: 1.0 / 120.0)
+    p = p * r + SIMD8<Float>(repeating: 1.0 / 24.0)
+    p = p * r + SIMD8<Float>(repeating: 1.0 / 6.0)
+    p = p * r + SIMD8<Float>(repeating: 0.5)
+    p = p * r + SIMD8<Float>(repeating: 1.0)
+    p = p * r + SIMD8<Float>(repeating: 1.0)
+    // 2^n: n in [-126, 128]; build the float with biased exponent n+127, split in two
+    // factors so that n = 128 and n = -126 both stay representable.
+    let ni = n.toInt32Clamped()
+    let n1 = ni &>> 1
+    let n2 = ni &- n1
+    let e1 = unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: (n1 &+ 127) &<< 23), to: SIMD8<Float>.self)
+    let e2 = unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: (n2 &+ 127) &<< 23), to: SIMD8<Float>.self)
+    var out = p * e1 * e2
+    out = out.replacing(with: 0, where: x .< lo)
+    out = out.replacing(with: Float.infinity, where: x .> hi)
+    out = out.replacing(with: Float.nan, where: isNaN)
+    return out
+}
+
+extension SIMD8 where Scalar == Float {
+    @inline(__always)
+    func toInt32Clamped() -> SIMD8<Int32> {
+        SIMD8<Int32>(truncatingIfNeeded: SIMD8<Int32>(self, rounding: .towardZero))
+    }
+}
+
+/// Scalar exp through the same approximation, so scalar tails match vector lanes exactly.
+@inline(__always)
+func fastExp(_ x: Float) -> Float { simdExp(SIMD8<Float>(repeating: x))[0] }
+
+/// Horizontal sum of a SIMD8.
+@inline(__always) func hsum(_ v: SIMD8<Float>) -> Float { v.sum() }
