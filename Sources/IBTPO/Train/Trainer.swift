@@ -1,0 +1,102 @@
+import Glibc
+
+/// Statistics of one optimisation step.
+public struct StepStats: Equatable, Sendable {
+    public var step: Int = 0
+    public var loss: Float = 0
+    public var gradNorm: Float = 0
+    public var lr: Float = 0
+    public var tokens: Int = 0
+    public var seconds: Double = 0
+}
+
+/// A model plus its optimiser state, step counter and RNG: the object behind an
+/// `ibtpo_trainer` handle. Not thread-safe; one thread drives one trainer at a time.
+public final class Trainer {
+    public let config: TrainerConfig
+    public let model: Model
+    public let tokenizer = ByteTokenizer()
+    public internal(set) var step = 0
+    public var rng: Rng
+
+    /// The arena a config needs, without allocating it.
+    public static func plan(_ config: TrainerConfig) throws -> MemoryPlan {
+        try config.validate()
+        return try Model.plan(config.model, config.shape)
+    }
+
+    public init(_ config: TrainerConfig) throws {
+        try config.validate()
+        guard config.model.vocab >= 259 else {
+            throw invalid("vocab must be ≥ 259 for the byte tokenizer (got \(config.model.vocab))")
+        }
+        self.config = config
+        model = try Model(config: config.model, shape: config.shape, threads: config.threads, seed: config.seed)
+        rng = Rng(seed: config.seed ^ 0x5EED_5EED_5EED_5EED)
+    }
+
+    /// Validates a caller's batch (B·T row-major: tokens in 0..<vocab, targets in 0..<vocab
+    /// or -1, weights finite and ≥ 0, or nil for all ones), copies it into the model's
+    /// input buffers and runs `supervisedStep()`. Throws before touching any state.
+    public func supervisedStep(tokens: UnsafePointer<Int32>, targets: UnsafePointer<Int32>,
+                               weights: UnsafePointer<Float>?) throws -> StepStats {
+        let N = config.shape.tokens, V = Int32(config.model.vocab)
+        for r in 0..<N {
+            guard tokens[r] >= 0 && tokens[r] < V else {
+                throw IBTPOError(.badData, "tokens[\(r)] = \(tokens[r]) is outside [0, \(V))")
+            }
+            guard targets[r] >= -1 && targets[r] < V else {
+                throw IBTPOError(.badData, "targets[\(r)] = \(targets[r]) is outside [-1, \(V))")
+            }
+            if let weights {
+                guard weights[r].isFinite && weights[r] >= 0 && weights[r] < 1e30 else {
+                    throw IBTPOError(.badData, "weights[\(r)] = \(weights[r]) must be finite and ≥ 0")
+                }
+            }
+        }
+        for r in 0..<N {
+            model.tokens[r] = tokens[r]
+            model.targets[r] = targets[r]
+            model.coef[r] = -(weights?[r] ?? 1)
+        }
+        return try supervisedStep()
+    }
+
+    /// One supervised step on a batch already written into `model.tokens`/`targets`
+    /// (target -1 = ignored) with `model.coef[r]` = −weight of token r.
+    /// Loss = Σ w_r·(−log p(target_r)) / Σ w_r. Allocates nothing. If the loss or the
+    /// gradient is not finite, throws `.badData` without updating parameters or the step.
+    public func supervisedStep() throws -> StepStats {
+        let t0 = monotonicSeconds()
+        let N = config.shape.tokens
+        var wsum: Float = 0
+        var tokens = 0
+        for r in 0..<N {
+            if model.targets[r] < 0 { model.coef[r] = 0 } else if model.coef[r] != 0 { tokens += 1 }
+            wsum += -model.coef[r]
+        }
+        let inv: Float = wsum > 0 ? 1 / wsum : 0
+        for r in 0..<N { model.coef[r] *= inv }
+        model.forward()
+        var loss: Double = 0
+        for r in 0..<N { loss += Double(-model.coef[r]) * Double(-model.logp[r]) }
+        model.zeroGrads()
+        model.backward()
+        let norm = model.gradNorm()
+        guard loss.isFinite && norm.isFinite else {
+            throw IBTPOError(.badData, "non-finite loss (\(loss)) or gradient norm (\(norm)); parameters not updated")
+        }
+        let lr = config.schedule.at(step)
+        model.adamwStep(t: step + 1, lr: lr, hyper: config.adam, clip: config.gradClip)
+        step += 1
+        return StepStats(step: step, loss: Float(loss), gradNorm: norm, lr: lr, tokens: tokens,
+                         seconds: monotonicSeconds() - t0)
+    }
+}
+
+/// Seconds on CLOCK_MONOTONIC.
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}

@@ -1,2 +1,0 @@
-import IBTPO
-print("ibtpo \(LibraryVersion.string)")
