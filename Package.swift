@@ -18,7 +18,15 @@ var coreSwiftFlags: [String] = [
 ]
 if !generic { coreSwiftFlags += ["-target-cpu", "haswell"] }
 
-var coreLinker: [LinkerSetting] = []
+// BLIS: the serial build of Debian's libblis (libblis-serial-dev). libibtpo does its own
+// threading and calls BLIS single-threaded; the OpenMP build would allocate a team
+// descriptor in libgomp on every single-threaded call and spin-wait between calls.
+// The RUNPATH makes the loader pick the serial libblis.so.4 whatever the system's
+// libblis alternative points to. IBTPO_BLIS_DIR overrides the directory.
+let blisDir = env["IBTPO_BLIS_DIR"] ?? "/usr/lib/x86_64-linux-gnu/blis-serial"
+var coreLinker: [LinkerSetting] = [
+    .unsafeFlags(["-L\(blisDir)", "-Xlinker", "-rpath", "-Xlinker", blisDir]),
+]
 if releaseLib {
     coreLinker.append(.unsafeFlags([
         "-static-stdlib",
@@ -50,9 +58,10 @@ let package = Package(
             dependencies: ["IBTPO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.unsafeFlags(generic ? [] : ["-target-cpu", "haswell"])]
         ),
+        .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
         .testTarget(
             name: "IBTPOTests",
-            dependencies: ["IBTPO"],
+            dependencies: ["IBTPO", "CAllocCounter"],
             swiftSettings: [.unsafeFlags(generic ? [] : ["-target-cpu", "haswell"])]
         ),
     ],

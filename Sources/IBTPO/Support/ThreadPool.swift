@@ -23,6 +23,8 @@ public final class ThreadPool {
 
     deinit { state.stop() }
 
+    static let idle: (Int, Int) -> Void = { _, _ in }
+
     /// Number of chunks actually used (live workers + caller).
     public var width: Int { state.width }
 
@@ -54,7 +56,9 @@ private final class PoolState {
     var shutdown = false
     var jobCount = 0
     var jobParts = 1
-    var job: ((Int, Int) -> Void)? = nil
+    /// A plain (non-optional) function type: an Optional would store the closure at maximal
+    /// abstraction and allocate a reabstraction thunk on every dispatch.
+    var job: (Int, Int) -> Void = ThreadPool.idle
 
     init() {
         pthread_mutex_init(mutex, nil)
@@ -106,7 +110,7 @@ private final class PoolState {
         body(s, e)
         pthread_mutex_lock(mutex)
         while pending > 0 { pthread_cond_wait(done, mutex) }
-        job = nil
+        job = ThreadPool.idle
         pthread_mutex_unlock(mutex)
     }
 
@@ -120,7 +124,7 @@ private final class PoolState {
             let n = jobCount, parts = jobParts
             let body = job
             pthread_mutex_unlock(mutex)
-            if index < parts, let body {
+            if index < parts {
                 let (s, e) = ThreadPool.chunk(n, parts, index)
                 body(s, e)
             }
