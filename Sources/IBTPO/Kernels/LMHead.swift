@@ -41,7 +41,9 @@ public enum LMHead {
                                 rows r0: Int, _ r1: Int) {
         for r in r0..<r1 {
             let row = logits + r * V
-            let c = coef[r]
+            // logp is the constant 0 on rows without a target, so their coef has no gradient.
+            let t = Int(targets[r])
+            let c = (t >= 0 && t < V) ? coef[r] : 0
             let e = entCoef?[r] ?? 0
             if c == 0 && e == 0 {
                 for j in 0..<V { row[j] = 0 }
@@ -65,7 +67,6 @@ public enum LMHead {
                     row[jj] = -c * pj - e * pj * (lp + h)
                 }
             }
-            let t = Int(targets[r])
             if t >= 0 && t < V { row[t] += c }
         }
     }

@@ -22,33 +22,38 @@ public enum Matmul {
 }
 
 extension ThreadPool {
-    /// Same contract as `Matmul.sgemm`, with C split into `width` row blocks (column blocks
-    /// when n > m). Small products run on the caller alone.
+    /// Same contract as `Matmul.sgemm`, with C split into row tiles (column tiles when
+    /// n > m) that the threads share. Small products run on the caller alone.
+    ///
+    /// BLIS's bits for a block of C depend on the block's size (its kernels and edge cases
+    /// change with m), so the tiling depends only on the shape, never on the thread count:
+    /// the same tiles are computed, one BLIS call each, whether 1 or 64 threads run them.
     public func sgemm(_ m: Int, _ n: Int, _ k: Int, alpha: Float = 1,
                       _ a: UnsafePointer<Float>, _ rsa: Int, _ csa: Int,
                       _ b: UnsafePointer<Float>, _ rsb: Int, _ csb: Int,
                       beta: Float = 0,
                       _ c: UnsafeMutablePointer<Float>, _ rsc: Int, _ csc: Int) {
         let work = m * n * max(k, 1)
-        if width == 1 || work < 64 * 64 * 64 {
+        if work < 64 * 64 * 64 {
             Matmul.sgemm(m, n, k, alpha: alpha, a, rsa, csa, b, rsb, csb, beta: beta, c, rsc, csc)
             return
         }
+        // Up to ~16 tiles of a multiple of 16 rows (or columns) keep BLIS's micro-kernel busy.
+        func tileSize(_ len: Int) -> Int { max(16, ((len + 15) / 16 + 15) / 16 * 16) }
         if m >= n {
-            // Row blocks of at least 16 rows keep BLIS's micro-kernel busy.
-            let blocks = min(width, max(1, m / 16))
-            parallelFor(blocks) { lo, hi in
-                for blk in lo..<hi {
-                    let (s, e) = ThreadPool.chunk(m, blocks, blk)
+            let tile = tileSize(m), tiles = (m + tile - 1) / tile
+            parallelFor(tiles) { lo, hi in
+                for t in lo..<hi {
+                    let s = t * tile, e = min(m, s + tile)
                     Matmul.sgemm(e - s, n, k, alpha: alpha, a + s * rsa, rsa, csa, b, rsb, csb,
                                  beta: beta, c + s * rsc, rsc, csc)
                 }
             }
         } else {
-            let blocks = min(width, max(1, n / 16))
-            parallelFor(blocks) { lo, hi in
-                for blk in lo..<hi {
-                    let (s, e) = ThreadPool.chunk(n, blocks, blk)
+            let tile = tileSize(n), tiles = (n + tile - 1) / tile
+            parallelFor(tiles) { lo, hi in
+                for t in lo..<hi {
+                    let s = t * tile, e = min(n, s + tile)
                     Matmul.sgemm(m, e - s, k, alpha: alpha, a, rsa, csa, b + s * csb, rsb, csb,
                                  beta: beta, c + s * csc, rsc, csc)
                 }

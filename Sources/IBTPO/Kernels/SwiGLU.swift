@@ -36,7 +36,7 @@ public enum SwiGLU {
         }
         while i < hi {
             let sig = 1 / (1 + fastExp(-g[i]))
-            du[i] = dh[i] * g[i] * sig
+            du[i] = dh[i] * (g[i] * sig)   // same association as the SIMD body: dh·silu
             dg[i] = dh[i] * u[i] * sig * (1 + g[i] * (1 - sig))
             i += 1
         }
