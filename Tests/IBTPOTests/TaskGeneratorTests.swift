@@ -149,6 +149,16 @@ final class TaskGeneratorTests: XCTestCase {
         print("registry: 6 invalid configurations rejected with clear messages")
     }
 
+    /// Prints one default-configured problem per task (the examples in docs/tasks.md).
+    func testPrintExamples() throws {
+        for name in ["add", "countdown", "modchain"] {
+            let task = try builtinTask(name: name, seed: 0)
+            let p = task.problem(split: .train, index: 0)
+            XCTAssertEqual(task.reward(for: p, completion: p.solution), 1)
+            print("example \(name): prompt=\(p.prompt.debugDescription) solution=\(p.solution.debugDescription) answer=\(p.answer.debugDescription)")
+        }
+    }
+
     // MARK: helpers
 
     func optionsOf(_ task: any TrainingTask) -> [String: Int] {

@@ -55,7 +55,7 @@ public struct AdditionTask: TrainingTask {
     }
 
     /// The problem a+b with its reference solution over `digits` columns.
-    public static func makeProblem(_ a: Int, _ b: Int, digits: Int) -> Problem {
+    static func makeProblem(_ a: Int, _ b: Int, digits: Int) -> Problem {
         var lines: [String] = []
         var x = a, y = b, carry = 0
         for _ in 0..<digits {

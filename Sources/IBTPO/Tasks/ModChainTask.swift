@@ -59,7 +59,7 @@ public struct ModChainTask: TrainingTask {
     }
 
     /// The problem for a start value and chain, with its reference solution.
-    public static func makeProblem(start: Int, chain: [(Character, Int)], modulus m: Int) -> Problem {
+    static func makeProblem(start: Int, chain: [(Character, Int)], modulus m: Int) -> Problem {
         var prompt = String(start)
         var lines: [String] = []
         var v = start
