@@ -39,26 +39,12 @@ extension ThreadPool {
             return
         }
         // Up to ~16 tiles of a multiple of 16 rows (or columns) keep BLIS's micro-kernel busy.
-        func tileSize(_ len: Int) -> Int { max(16, ((len + 15) / 16 + 15) / 16 * 16) }
-        if m >= n {
-            let tile = tileSize(m), tiles = (m + tile - 1) / tile
-            parallelFor(tiles) { lo, hi in
-                for t in lo..<hi {
-                    let s = t * tile, e = min(m, s + tile)
-                    Matmul.sgemm(e - s, n, k, alpha: alpha, a + s * rsa, rsa, csa, b, rsb, csb,
-                                 beta: beta, c + s * rsc, rsc, csc)
-                }
-            }
-        } else {
-            let tile = tileSize(n), tiles = (n + tile - 1) / tile
-            parallelFor(tiles) { lo, hi in
-                for t in lo..<hi {
-                    let s = t * tile, e = min(n, s + tile)
-                    Matmul.sgemm(m, e - s, k, alpha: alpha, a, rsa, csa, b + s * csb, rsb, csb,
-                                 beta: beta, c + s * csc, rsc, csc)
-                }
-            }
-        }
+        let byRows = m >= n
+        let len = byRows ? m : n
+        let tile = max(16, ((len + 15) / 16 + 15) / 16 * 16)
+        let tiles = (len + tile - 1) / tile
+        run(tiles, GemmTilesJob(m: m, n: n, k: k, alpha: alpha, a: a, rsa: rsa, csa: csa, b: b, rsb: rsb, csb: csb,
+                                beta: beta, c: c, rsc: rsc, csc: csc, tile: tile, byRows: byRows))
     }
 
     /// y(n×out) = x(n×in) · Wᵀ, with W stored (out×in) row-major as in PyTorch's nn.Linear.
@@ -76,5 +62,27 @@ extension ThreadPool {
             sgemm(n, inDim, outDim, dy, outDim, 1, w, inDim, 1, beta: accumulateDx ? 1 : 0, dx, inDim, 1)
         }
         sgemm(outDim, inDim, n, dy, 1, outDim, x, inDim, 1, beta: 1, dw, inDim, 1)
+    }
+}
+
+/// Tiles t in lo..<hi of an sgemm split along rows (or columns) into `tile`-sized blocks.
+struct GemmTilesJob: ParallelJob {
+    var m: Int, n: Int, k: Int, alpha: Float
+    var a: UnsafePointer<Float>, rsa: Int, csa: Int, b: UnsafePointer<Float>, rsb: Int, csb: Int
+    var beta: Float, c: UnsafeMutablePointer<Float>, rsc: Int, csc: Int, tile: Int, byRows: Bool
+    static let entry: ThreadPool.Entry = { raw, lo, hi in
+        let j = raw.assumingMemoryBound(to: GemmTilesJob.self).pointee
+        for t in lo..<hi {
+            let s = t * j.tile
+            if j.byRows {
+                let e = min(j.m, s + j.tile)
+                Matmul.sgemm(e - s, j.n, j.k, alpha: j.alpha, j.a + s * j.rsa, j.rsa, j.csa, j.b, j.rsb, j.csb,
+                             beta: j.beta, j.c + s * j.rsc, j.rsc, j.csc)
+            } else {
+                let e = min(j.n, s + j.tile)
+                Matmul.sgemm(j.m, e - s, j.k, alpha: j.alpha, j.a, j.rsa, j.csa, j.b + s * j.csb, j.rsb, j.csb,
+                             beta: j.beta, j.c + s * j.csc, j.rsc, j.csc)
+            }
+        }
     }
 }

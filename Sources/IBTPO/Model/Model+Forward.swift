@@ -12,10 +12,7 @@ extension Model {
         let ashape = AttentionShape(batch: B, seq: T, heads: c.nHeads, kvHeads: c.nKVHeads, headDim: d)
 
         // x = tok_embeddings[tokens]                                   // (N, C)
-        let x0 = res[0], emb = P + layout.tokEmb, toks = tokens
-        pool.parallelFor(N) { lo, hi in
-            for r in lo..<hi { memcpy(x0 + r * C, emb + Int(toks[r]) * C, C * 4) }
-        }
+        pool.run(N, EmbedJob(x: res[0], emb: P + layout.tokEmb, tokens: tokens, c: C))
         for l in 0..<c.nLayers {
             let L = layout.layers[l], a = acts[l]
             let xin = res[l], xout = res[l + 1]
@@ -23,45 +20,33 @@ extension Model {
             let att = act(a.att), ao = act(a.ao), xMid = act(a.xMid)
             let xn2 = act(a.xn2), rstd2 = act(a.rstd2), gate = act(a.gate), up = act(a.up), hid = act(a.hid)
             // xn1 = rmsnorm(x) · attention_norm                         // (N, C)
-            pool.parallelFor(N) { lo, hi in
-                RMSNorm.forward(xin, P + L.attnNorm, xn1, rstd1, c: C, eps: c.normEps, rows: lo, hi)
-            }
+            pool.run(N, RMSForwardJob(x: xin, w: P + L.attnNorm, y: xn1, rstd: rstd1, c: C, eps: c.normEps))
             // q = xn1 Wqᵀ (N, C); k, v = xn1 Wk/vᵀ (N, KV·d)
             pool.linearForward(xn1, P + L.wq, q, n: N, inDim: C, outDim: C)
             pool.linearForward(xn1, P + L.wk, k, n: N, inDim: C, outDim: KV)
             pool.linearForward(xn1, P + L.wv, v, n: N, inDim: C, outDim: KV)
             // RoPE on q and k at positions t = r mod T
-            let rc = ropeCos, rsn = ropeSin
-            pool.parallelFor(N) { lo, hi in
-                for r in lo..<hi {
-                    Rope.apply(q + r * C, heads: c.nHeads, headDim: d, pos: r % T, cos: rc, sin: rsn)
-                    Rope.apply(k + r * KV, heads: c.nKVHeads, headDim: d, pos: r % T, cos: rc, sin: rsn)
-                }
-            }
+            pool.run(N, RopeJob(q: q, k: k, heads: c.nHeads, kvHeads: c.nKVHeads, d: d, seq: T, cos: ropeCos,
+                                sin: ropeSin, inverse: false))
             // ao = softmax(q kᵀ / √d + causal) v                       // att (B, H, T, T), ao (N, C)
-            pool.parallelFor(ashape.units) { lo, hi in Attention.forward(ashape, q, k, v, att, ao, units: lo, hi) }
+            pool.run(ashape.units, AttentionForwardJob(s: ashape, q: q, k: k, v: v, p: att, o: ao))
             // xMid = x + ao Woᵀ                                        // (N, C)
             memcpy(xMid, xin, N * C * 4)
             pool.sgemm(N, C, C, ao, C, 1, P + L.wo, 1, C, beta: 1, xMid, C, 1)
             // xn2 = rmsnorm(xMid) · ffn_norm
-            pool.parallelFor(N) { lo, hi in
-                RMSNorm.forward(xMid, P + L.mlpNorm, xn2, rstd2, c: C, eps: c.normEps, rows: lo, hi)
-            }
+            pool.run(N, RMSForwardJob(x: xMid, w: P + L.mlpNorm, y: xn2, rstd: rstd2, c: C, eps: c.normEps))
             // gate, up = xn2 Wgateᵀ, xn2 Wupᵀ (N, F); hid = silu(gate) ⊙ up
             pool.linearForward(xn2, P + L.wGate, gate, n: N, inDim: C, outDim: F)
             pool.linearForward(xn2, P + L.wUp, up, n: N, inDim: C, outDim: F)
-            pool.parallelFor(N * F) { lo, hi in SwiGLU.forward(gate, up, hid, lo, hi) }
+            pool.run(N * F, SwiGLUForwardJob(g: gate, u: up, h: hid))
             // x' = xMid + hid Wdownᵀ                                  // (N, C)
             memcpy(xout, xMid, N * C * 4)
             pool.sgemm(N, C, F, hid, F, 1, P + L.wDown, 1, F, beta: 1, xout, C, 1)
         }
         // xnF = rmsnorm(x_L) · norm; logits = xnF Wlmᵀ                  // (N, C), (N, V)
-        let xL = res[c.nLayers], xnF = xnF, rstdF = rstdF
-        pool.parallelFor(N) { lo, hi in
-            RMSNorm.forward(xL, P + self.layout.finalNorm, xnF, rstdF, c: C, eps: c.normEps, rows: lo, hi)
-        }
+        pool.run(N, RMSForwardJob(x: res[c.nLayers], w: P + layout.finalNorm, y: xnF, rstd: rstdF, c: C, eps: c.normEps))
         pool.linearForward(xnF, P + layout.lmHead, logits, n: N, inDim: C, outDim: V)
-        let lg = logits, tg = targets, lse = lse, lp = logp, ent: UnsafeMutablePointer<Float>? = withEntropy ? entropy : nil
-        pool.parallelFor(N) { lo, hi in LMHead.forward(lg, vocab: V, tg, lse, lp, ent, rows: lo, hi) }
+        pool.run(N, LMHeadForwardJob(logits: logits, vocab: V, targets: targets, lse: lse, logp: logp,
+                                     entropy: withEntropy ? entropy : nil))
     }
 }

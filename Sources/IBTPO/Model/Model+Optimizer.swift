@@ -4,24 +4,9 @@ extension Model {
     public func gradNorm() -> Float {
         let n = layout.count, chunk = Model.reduceChunk
         let chunks = (n + chunk - 1) / chunk
-        let g = grads, part = partials
-        pool.parallelFor(chunks) { lo, hi in
-            for ci in lo..<hi {
-                let s = ci * chunk, e = min(n, s + chunk)
-                var acc = SIMD8<Float>()
-                var i = s
-                while i + 8 <= e {
-                    let v = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
-                    acc.addProduct(v, v)
-                    i += 8
-                }
-                var t = Double(acc.sum())
-                while i < e { t += Double(g[i] * g[i]); i += 1 }
-                part[ci] = t
-            }
-        }
+        pool.run(chunks, SumSquaresJob(g: grads, n: n, chunk: chunk, partials: partials))
         var total = 0.0
-        for ci in 0..<chunks { total += part[ci] }
+        for ci in 0..<chunks { total += partials[ci] }
         return Float(total.squareRoot())
     }
 
@@ -35,13 +20,10 @@ extension Model {
         let scale: Float = (clip > 0 && norm > clip) ? clip / norm : 1
         let c1 = 1 - Float(_pow(Double(hyper.beta1), Double(t)))
         let c2 = 1 - Float(_pow(Double(hyper.beta2), Double(t)))
-        let p = params, g = grads, m = adamM, v = adamV
         for tensor in layout.tensors {
-            let off = tensor.offset, decay = tensor.decay
-            pool.parallelFor(tensor.count) { lo, hi in
-                AdamW.update(p + off, g + off, m + off, v + off, lo, hi, lr: lr, hyper: hyper, decay: decay,
-                             c1: c1, c2: c2, gradScale: scale)
-            }
+            let off = tensor.offset
+            pool.run(tensor.count, AdamWJob(p: params + off, g: grads + off, m: adamM + off, v: adamV + off, lr: lr,
+                                            hyper: hyper, decay: tensor.decay, c1: c1, c2: c2, scale: scale))
         }
         return norm
     }

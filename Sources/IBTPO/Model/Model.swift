@@ -169,6 +169,6 @@ public final class Model {
 
     /// Sets every gradient to zero.
     public func zeroGrads() {
-        pool.parallelFor(layout.count) { lo, hi in memset(self.grads + lo, 0, (hi - lo) * 4) }
+        pool.run(layout.count, ZeroJob(p: grads))
     }
 }

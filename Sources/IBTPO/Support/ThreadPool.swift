@@ -23,7 +23,8 @@ public final class ThreadPool {
 
     deinit { state.stop() }
 
-    static let idle: (Int, Int) -> Void = { _, _ in }
+    /// A parallel kernel's entry point: (job pointer, start, end).
+    public typealias Entry = @convention(c) (UnsafeRawPointer, Int, Int) -> Void
 
     /// Number of chunks actually used (live workers + caller).
     public var width: Int { state.width }
@@ -36,12 +37,33 @@ public final class ThreadPool {
         return (start, start + base + (i < extra ? 1 : 0))
     }
 
+    /// Runs `J.entry(&job, start, end)` over a partition of `0..<n` into at most `width`
+    /// chunks. This is the allocation-free dispatch used inside training steps: the job is
+    /// a plain struct on the caller's stack and the entry a C function pointer.
+    @inline(__always)
+    public func run<J: ParallelJob>(_ n: Int, _ job: J) {
+        if n <= 0 { return }
+        withUnsafePointer(to: job) { p in
+            let raw = UnsafeRawPointer(p)
+            let parts = min(state.width, n)
+            if parts == 1 { J.entry(raw, 0, n); return }
+            state.run(n: n, parts: parts, fn: J.entry, arg: raw)
+        }
+    }
+
     /// Runs `body(start, end)` over a partition of `0..<n` into at most `width` chunks.
+    /// Convenient but not allocation-free (`withoutActuallyEscaping` boxes the closure
+    /// context); hot paths use `run(_:_:)` with a `ParallelJob`.
     public func parallelFor(_ n: Int, _ body: (Int, Int) -> Void) {
         if n <= 0 { return }
         let parts = min(state.width, n)
         if parts == 1 { body(0, n); return }
-        withoutActuallyEscaping(body) { esc in state.run(n: n, parts: parts, body: esc) }
+        withoutActuallyEscaping(body) { esc in
+            let box = ClosureBox(esc)
+            withExtendedLifetime(box) {
+                state.run(n: n, parts: parts, fn: ClosureBox.entry, arg: UnsafeRawPointer(Unmanaged.passUnretained(box).toOpaque()))
+            }
+        }
     }
 }
 
@@ -56,9 +78,8 @@ private final class PoolState {
     var shutdown = false
     var jobCount = 0
     var jobParts = 1
-    /// A plain (non-optional) function type: an Optional would store the closure at maximal
-    /// abstraction and allocate a reabstraction thunk on every dispatch.
-    var job: (Int, Int) -> Void = ThreadPool.idle
+    var fn: ThreadPool.Entry? = nil
+    var arg: UnsafeRawPointer? = nil
 
     init() {
         pthread_mutex_init(mutex, nil)
@@ -97,9 +118,10 @@ private final class PoolState {
         tids.removeAll()
     }
 
-    func run(n: Int, parts: Int, body: @escaping (Int, Int) -> Void) {
+    func run(n: Int, parts: Int, fn: ThreadPool.Entry, arg: UnsafeRawPointer) {
         pthread_mutex_lock(mutex)
-        job = body
+        self.fn = fn
+        self.arg = arg
         jobCount = n
         jobParts = parts
         pending = parts - 1
@@ -107,10 +129,11 @@ private final class PoolState {
         pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
         let (s, e) = ThreadPool.chunk(n, parts, 0)
-        body(s, e)
+        fn(arg, s, e)
         pthread_mutex_lock(mutex)
         while pending > 0 { pthread_cond_wait(done, mutex) }
-        job = ThreadPool.idle
+        self.fn = nil
+        self.arg = nil
         pthread_mutex_unlock(mutex)
     }
 
@@ -122,11 +145,11 @@ private final class PoolState {
             if shutdown { break }
             seen = generation
             let n = jobCount, parts = jobParts
-            let body = job
+            let fn = self.fn, arg = self.arg
             pthread_mutex_unlock(mutex)
-            if index < parts {
+            if index < parts, let fn, let arg {
                 let (s, e) = ThreadPool.chunk(n, parts, index)
-                body(s, e)
+                fn(arg, s, e)
             }
             pthread_mutex_lock(mutex)
             if index < parts {
@@ -142,4 +165,24 @@ private final class WorkerArg {
     let state: PoolState
     let index: Int
     init(state: PoolState, index: Int) { self.state = state; self.index = index }
+}
+
+/// A unit of parallel work: a plain struct of arguments plus a C entry point that reads
+/// it back from the pointer, e.g.
+///
+///     struct ScaleJob: ParallelJob {
+///         var p: UnsafeMutablePointer<Float>; var s: Float
+///         static let entry: ThreadPool.Entry = { raw, lo, hi in
+///             let j = raw.load(as: ScaleJob.self); for i in lo..<hi { j.p[i] *= j.s } }
+///     }
+public protocol ParallelJob {
+    static var entry: ThreadPool.Entry { get }
+}
+
+private final class ClosureBox {
+    let body: (Int, Int) -> Void
+    init(_ body: @escaping (Int, Int) -> Void) { self.body = body }
+    static let entry: ThreadPool.Entry = { raw, lo, hi in
+        Unmanaged<ClosureBox>.fromOpaque(raw).takeUnretainedValue().body(lo, hi)
+    }
 }
