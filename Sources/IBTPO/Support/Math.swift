@@ -17,7 +17,12 @@ func simdExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let isNaN = x .!= x
     xc = xc.replacing(with: 0, where: isNaN)
     let log2e = SIMD8<Float>(repeating: 1.44269504088896341)
-    let n = (xc * log2e).rounded(.toNearestOrEven)
+    // Round x·log2(e) to the nearest integer with the 1.5·2^23 shifter: adding it leaves the
+    // integer in the low mantissa bits (plain SIMD float ops; the generic SIMD rounding and
+    // Float→Int conversions are scalarised and ~5× slower).
+    let shifter = SIMD8<Float>(repeating: 12_582_912.0)
+    let t = xc * log2e + shifter
+    let n = t - shifter
     // r = x - n*ln2 in two parts (Cody–Waite) for accuracy.
     var r = xc - n * SIMD8<Float>(repeating: 0.693359375)
     r = r - n * SIMD8<Float>(repeating: -2.12194440e-4)
@@ -30,23 +35,16 @@ func simdExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     p = p * r + SIMD8<Float>(repeating: 1.0)
     // 2^n: n in [-126, 128]; build the float with biased exponent n+127, split in two
     // factors so that n = 128 and n = -126 both stay representable.
-    let ni = n.toInt32Clamped()
+    let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
     let n1 = ni &>> 1
     let n2 = ni &- n1
-    let e1 = unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: (n1 &+ 127) &<< 23), to: SIMD8<Float>.self)
-    let e2 = unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: (n2 &+ 127) &<< 23), to: SIMD8<Float>.self)
+    let e1 = unsafeBitCast((n1 &+ 127) &<< 23, to: SIMD8<Float>.self)
+    let e2 = unsafeBitCast((n2 &+ 127) &<< 23, to: SIMD8<Float>.self)
     var out = p * e1 * e2
     out = out.replacing(with: 0, where: x .< lo)
     out = out.replacing(with: Float.infinity, where: x .> hi)
     out = out.replacing(with: Float.nan, where: isNaN)
     return out
-}
-
-extension SIMD8 where Scalar == Float {
-    @inline(__always)
-    func toInt32Clamped() -> SIMD8<Int32> {
-        SIMD8<Int32>(truncatingIfNeeded: SIMD8<Int32>(self, rounding: .towardZero))
-    }
 }
 
 /// Scalar exp through the same approximation, so scalar tails match vector lanes exactly.
