@@ -67,7 +67,7 @@ help:
 	@echo "  build         release CLI -> $(DIST)/bin/ibtpo"
 	@echo "  lib           $(DIST)/lib/libibtpo.so (Swift runtime inside, exports only ibtpo_*) and libibtpo.a"
 	@echo "  install       PREFIX=$(PREFIX): header, both libraries, lib/pkgconfig/ibtpo.pc + ibtpo-static.pc"
-	@echo "  test          swift test + C tests (shared and static) + install/pkg-config check + abi-check"
+	@echo "  test          swift test + header-check + C tests (shared and static) + install/pkg-config check + abi-check"
 	@echo "                + valgrind (VALGRIND_IN_TEST=0 to skip) + Python tests (if bindings/python/tests)"
 	@echo "  valgrind      the C test against libibtpo.so under valgrind"
 	@echo "  abi-check     header declarations == nm -D exports (== Python binding table, when present)"
@@ -184,7 +184,7 @@ uninstall:
 
 # ---- Tests --------------------------------------------------------------------------
 
-TEST_TARGETS := swift-test c-test install-check abi-check
+TEST_TARGETS := swift-test header-check c-test install-check abi-check
 ifeq ($(VALGRIND_IN_TEST),1)
 TEST_TARGETS += valgrind
 endif

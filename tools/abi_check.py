@@ -12,6 +12,7 @@ shapes are understood, anywhere in the file:
 
     "ibtpo_version": (c_uint32, []),                        # dict entry: name: (restype, [argtypes])
     _fn("ibtpo_trainer_save", c_int32, [c_void_p, c_char_p]) # call: name, restype, [argtypes]
+    lib.ibtpo_trainer_save.argtypes = [c_void_p, c_char_p]   # plain ctypes attribute style
 
 i.e. a string literal naming an ibtpo_* function followed (within the same entry) by a
 restype and a bracketed argtypes list; the arity is the number of top-level items in
@@ -91,7 +92,7 @@ def nm_globals(path: str, dynamic: bool) -> tuple[set[str], set[str]]:
     return funcs, others
 
 
-PY_ENTRY_RE = re.compile(r"""["'](?P<name>ibtpo_\w+)["']\s*[:,]""")
+PY_ENTRY_RE = re.compile(r"""["'](?P<name>ibtpo_\w+)["']\s*[:,]|\b(?P<attr>ibtpo_\w+)\.argtypes\s*=""")
 
 
 def python_table(path: str) -> dict[str, int]:
@@ -99,27 +100,25 @@ def python_table(path: str) -> dict[str, int]:
     text = open(path, encoding="utf-8").read()
     text = re.sub(r"#[^\n]*", "", text)
     table: dict[str, int] = {}
-    for m in PY_ENTRY_RE.finditer(text):
-        name = m.group("name")
-        # The entry runs to the end of the enclosing bracket; its argtypes are the first
-        # top-level [...] list after the name.
-        i, depth = m.end(), 0
-        start = None
-        while i < len(text):
-            ch = text[i]
-            if ch == "[" and start is None and depth == 0:
-                start = i
-            if ch in "([{":
+    matches = list(PY_ENTRY_RE.finditer(text))
+    for k, m in enumerate(matches):
+        name = m.group("name") or m.group("attr")
+        # The entry's argtypes are the first [...] after the name, before the next entry.
+        limit = matches[k + 1].start() if k + 1 < len(matches) else len(text)
+        start = text.find("[", m.end(), limit)
+        if start < 0:
+            continue  # a mention of the name that is not a table entry
+        depth, i = 0, start
+        while i < limit:
+            if text[i] in "([{":
                 depth += 1
-            elif ch in ")]}":
+            elif text[i] in ")]}":
                 depth -= 1
-                if start is not None and depth == 0:
-                    break
-                if depth < 0:
+                if depth == 0:
                     break
             i += 1
-        if start is None or i >= len(text) or text[i] != "]":
-            continue  # a mention of the name that is not a table entry
+        if i >= limit or text[i] != "]":
+            continue
         table[name] = len(split_top_level(text[start + 1 : i]))
     return table
 
