@@ -5,6 +5,7 @@
 #   PREFIX=/usr/local  install prefix (DESTDIR is honoured too)
 #   SWIFT=swift      the swift driver; the static runtime is found next to it
 #   VALGRIND_IN_TEST=0  leave the valgrind run out of `make test`
+#   BENCH_ARGS=...   arguments of `ibtpo bench` (default: --models tiny,small --threads 1,2)
 #
 # Linking a C program against the libraries:
 #   shared:  cc prog.c -I$(PREFIX)/include -L$(PREFIX)/lib -libtpo
@@ -32,6 +33,7 @@ PYTHON ?= python3
 PREFIX ?= /usr/local
 DESTDIR ?=
 VALGRIND_IN_TEST ?= 1
+BENCH_ARGS ?= --models tiny,small --threads 1,2
 
 export SWIFT_BACKTRACE := enable=no
 ifeq ($(GENERIC),1)
@@ -257,14 +259,14 @@ header-check:
 # ---- Running ------------------------------------------------------------------------
 
 bench: build
-	$(DIST)/bin/ibtpo bench --models tiny,small --threads 1,2
+	$(DIST)/bin/ibtpo bench $(BENCH_ARGS)
 
 bench-peers: build
 	@if [ -x benchmarks/peers/run.sh ] || [ -f benchmarks/peers/run.sh ]; then \
 	  echo "== peers (benchmarks/peers/run.sh)"; bash benchmarks/peers/run.sh; \
 	else echo "bench-peers: benchmarks/peers/run.sh not present, peers skipped"; fi
 	@echo "== libibtpo"
-	$(DIST)/bin/ibtpo bench --models tiny,small --threads 1,2
+	$(DIST)/bin/ibtpo bench $(BENCH_ARGS)
 
 demo: build
 	$(DIST)/bin/ibtpo demo
