@@ -38,6 +38,8 @@ let package = Package(
     name: "libibtpo",
     products: [
         .library(name: "ibtpo", type: .dynamic, targets: ["IBTPO"]),
+        // Static archive of the core, turned into the self-contained dist/lib/libibtpo.a by `make lib`.
+        .library(name: "ibtpo-static", type: .static, targets: ["IBTPO"]),
         .library(name: "IBTPOCore", targets: ["IBTPO"]),
         .executable(name: "ibtpo-cli", targets: ["ibtpo"]),
     ],

@@ -82,6 +82,8 @@ public enum Checkpoint {
                               maxSeq: v[6], ropeTheta: theta, normEps: eps, tieEmbeddings: v[7] != 0)
         do { try cfg.validate() } catch let e as IBTPOError { throw bad("invalid config: \(e.message)") }
         let step = try r.u64()
+        // `Trainer.step` is an Int: a larger value would trap in `Int(h.step)` on load.
+        guard step <= UInt64(Int64.max) else { throw bad("step \(step) is out of range") }
         let rng = Rng(state: (try r.u64(), try r.u64(), try r.u64(), try r.u64()))
         let count = try r.u32()
         guard count <= 1 << 20 else { throw bad("implausible tensor count \(count)") }

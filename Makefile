@@ -1,0 +1,275 @@
+# libibtpo — build, test and install.  `make help` lists the targets.
+#
+# Switches:
+#   GENERIC=1        build without -target-cpu haswell (CPUs without AVX2/FMA)
+#   PREFIX=/usr/local  install prefix (DESTDIR is honoured too)
+#   SWIFT=swift      the swift driver; the static runtime is found next to it
+#   VALGRIND_IN_TEST=0  leave the valgrind run out of `make test`
+#   BENCH_ARGS=...   arguments of `ibtpo bench` (default: --models tiny,small --threads 1,2)
+#
+# Linking a C program against the libraries:
+#   shared:  cc prog.c -I$(PREFIX)/include -L$(PREFIX)/lib -libtpo
+#            (the .so carries the Swift runtime inside; at run time it needs only
+#             libblis, libstdc++, libgcc_s, libm and libc)
+#   static:  cc prog.c -I$(PREFIX)/include $(PREFIX)/lib/libibtpo.a $(STATIC_LIBS)
+#            with STATIC_LIBS = -lblis -lstdc++ -lm -lpthread -ldl
+#            (libibtpo.a is one relocatable object holding libibtpo, the toolchain's static
+#             libswiftCore + libswiftGlibc and swiftrt.o; every global except ibtpo_* is
+#             local, so it cannot clash with the host or with another Swift runtime)
+#   pkg-config: `pkg-config --cflags --libs ibtpo` (shared) or
+#               `pkg-config --cflags --libs ibtpo-static` (the .a with its link flags);
+#               `pkg-config --static --libs ibtpo` lists the same extra flags.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+# Targets share .build / .build-lib and the 2 cores: never run them in parallel.
+.NOTPARALLEL:
+
+SWIFT ?= swift
+CC ?= cc
+CXX ?= c++
+PYTHON ?= python3
+PREFIX ?= /usr/local
+DESTDIR ?=
+VALGRIND_IN_TEST ?= 1
+BENCH_ARGS ?= --models tiny,small --threads 1,2
+
+export SWIFT_BACKTRACE := enable=no
+ifeq ($(GENERIC),1)
+export IBTPO_GENERIC := 1
+endif
+
+DIST := dist
+LIB_SCRATCH := .build-lib
+CTEST_DIR := .build-ctest
+PROBE_DIR := .build-probe
+INSTALL_CHECK_DIR := $(CURDIR)/.build-install
+
+# The toolchain's static Swift runtime (for libibtpo.a), found from the swift driver.
+# (evaluated lazily, only by `make lib`; runtimeResourcePath is <toolchain>/usr/lib/swift)
+SWIFT_RESOURCE_DIR = $(shell $(SWIFT) -print-target-info | sed -n 's/.*"runtimeResourcePath": *"\([^"]*\)".*/\1/p')
+SWIFT_STATIC = $(SWIFT_RESOURCE_DIR)_static/linux
+SWIFTRT_O = $(SWIFT_STATIC)/x86_64/swiftrt.o
+SWIFT_STATIC_LIBS = $(SWIFT_STATIC)/libswiftGlibc.a $(SWIFT_STATIC)/libswiftCore.a
+
+# Extra libraries a C program needs when it links libibtpo.a (also in ibtpo.pc / ibtpo-static.pc).
+STATIC_LIBS := -lblis -lstdc++ -lm -lpthread -ldl
+CWARN := -std=c99 -Wall -Wextra -Werror -pedantic
+VERSION := $(shell awk '/define IBTPO_VERSION_(MAJOR|MINOR|PATCH) /{v[++n]=$$3} END{print v[1]"."v[2]"."v[3]}' include/ibtpo.h)
+
+VALGRIND := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet
+
+.PHONY: help check-blis build lib install uninstall test swift-test c-test install-check valgrind abi-check \
+        py-test bench bench-peers demo header-check clean
+
+help:
+	@echo "libibtpo $(VERSION) — make targets:"
+	@echo "  check-blis    find blis.h and libblis.so and print the BLIS version (or how to install it)"
+	@echo "  build         release CLI -> $(DIST)/bin/ibtpo"
+	@echo "  lib           $(DIST)/lib/libibtpo.so (Swift runtime inside, exports only ibtpo_*) and libibtpo.a"
+	@echo "  install       PREFIX=$(PREFIX): header, both libraries, lib/pkgconfig/ibtpo.pc + ibtpo-static.pc"
+	@echo "  test          swift test + header-check + C tests (shared and static) + install/pkg-config check + abi-check"
+	@echo "                + valgrind (VALGRIND_IN_TEST=0 to skip) + Python tests (if bindings/python/tests)"
+	@echo "  valgrind      the C test against libibtpo.so under valgrind"
+	@echo "  abi-check     header declarations == nm -D exports (== Python binding table, when present)"
+	@echo "  header-check  include/ibtpo.h compiles as strict C99 and as C++"
+	@echo "  bench         $(DIST)/bin/ibtpo bench --models tiny,small --threads 1,2"
+	@echo "  bench-peers   benchmarks/peers/run.sh (if present), then bench"
+	@echo "  demo          $(DIST)/bin/ibtpo demo"
+	@echo "  clean         remove $(DIST) and every .build* directory"
+	@echo "Switches: GENERIC=1 (no -target-cpu haswell), PREFIX=..., SWIFT=..., VALGRIND_IN_TEST=0"
+	@echo "Static link flags: <prefix>/lib/libibtpo.a $(STATIC_LIBS)"
+
+# ---- BLIS ---------------------------------------------------------------------------
+
+check-blis:
+	@hdr=""; \
+	for h in /usr/include/x86_64-linux-gnu/blis.h /usr/include/blis/blis.h /usr/include/blis.h \
+	         /usr/local/include/blis.h /usr/local/include/blis/blis.h; do \
+	  if [ -f "$$h" ]; then hdr="$$h"; break; fi; \
+	done; \
+	so=$$($(CC) -print-file-name=libblis.so); \
+	if [ -z "$$hdr" ] || [ "$$so" = "libblis.so" ]; then \
+	  echo "BLIS not found: blis.h: $${hdr:-missing}, libblis.so: $$( [ "$$so" = libblis.so ] && echo missing || echo "$$so")"; \
+	  echo "Install it with:"; \
+	  echo "    sudo apt-get install -y libblis-dev"; \
+	  exit 1; \
+	fi; \
+	mkdir -p $(PROBE_DIR); \
+	printf '%s\n' '#include <stdio.h>' 'char *bli_info_get_version_str(void);' \
+	  'int main(void) { puts(bli_info_get_version_str()); return 0; }' > $(PROBE_DIR)/blis_version.c; \
+	if ! $(CC) $(PROBE_DIR)/blis_version.c -o $(PROBE_DIR)/blis_version -lblis 2>$(PROBE_DIR)/probe.log; then \
+	  cat $(PROBE_DIR)/probe.log; echo "BLIS found but a probe program does not link with -lblis;"; \
+	  echo "reinstall it with:  sudo apt-get install -y --reinstall libblis-dev"; exit 1; \
+	fi; \
+	echo "BLIS $$($(PROBE_DIR)/blis_version): header $$hdr, library $$(readlink -f $$so)"
+
+# ---- Builds -------------------------------------------------------------------------
+
+build: check-blis
+	$(SWIFT) build -c release --product ibtpo-cli
+	mkdir -p $(DIST)/bin
+	cp .build/release/ibtpo-cli $(DIST)/bin/ibtpo
+	@echo "built $(DIST)/bin/ibtpo"
+
+# The release library is built in its own scratch path with IBTPO_RELEASE_LIB=1
+# (-static-stdlib + exports.map), so it never invalidates the normal .build.
+lib: check-blis
+	IBTPO_RELEASE_LIB=1 $(SWIFT) build -c release --product ibtpo --scratch-path $(LIB_SCRATCH)
+	IBTPO_RELEASE_LIB=1 $(SWIFT) build -c release --product ibtpo-static --scratch-path $(LIB_SCRATCH)
+	mkdir -p $(DIST)/lib $(LIB_SCRATCH)/static
+	cp $(LIB_SCRATCH)/release/libibtpo.so $(DIST)/lib/libibtpo.so
+	@# libibtpo.a: one relocatable object = our archive (whole) + swiftrt.o (registers the
+	@# Swift metadata sections; without it protocol casts fail silently) + the static Swift
+	@# runtime members it needs; then every global but ibtpo_* is made local.
+	@test -f "$(SWIFTRT_O)" || { echo "missing $(SWIFTRT_O): is $(SWIFT) a full Swift toolchain?"; exit 1; }
+	ld -r -o $(LIB_SCRATCH)/static/ibtpo_all.o $(SWIFTRT_O) \
+	  --whole-archive $(LIB_SCRATCH)/release/libibtpo-static.a --no-whole-archive $(SWIFT_STATIC_LIBS)
+	objcopy --wildcard --keep-global-symbol='ibtpo_*' $(LIB_SCRATCH)/static/ibtpo_all.o $(LIB_SCRATCH)/static/ibtpo.o
+	rm -f $(DIST)/lib/libibtpo.a
+	ar rcs $(DIST)/lib/libibtpo.a $(LIB_SCRATCH)/static/ibtpo.o
+	@# Self-checks: no Swift runtime .so needed, nothing but ibtpo_* exported.
+	@if ldd $(DIST)/lib/libibtpo.so | grep -i swift; then \
+	  echo "error: $(DIST)/lib/libibtpo.so needs a Swift runtime .so"; exit 1; fi
+	@bad=$$(nm -D --defined-only $(DIST)/lib/libibtpo.so | awk '$$2 ~ /^[A-Z]$$/ && $$3 !~ /^ibtpo_/'); \
+	if [ -n "$$bad" ]; then echo "error: libibtpo.so exports non-API symbols:"; echo "$$bad" | head; exit 1; fi
+	@bad=$$(nm -g --defined-only $(DIST)/lib/libibtpo.a 2>/dev/null | awk 'NF==3 && $$3 !~ /^ibtpo_/'); \
+	if [ -n "$$bad" ]; then echo "error: libibtpo.a has non-API globals:"; echo "$$bad" | head; exit 1; fi
+	@echo "built $(DIST)/lib/libibtpo.so ($$(nm -D --defined-only $(DIST)/lib/libibtpo.so | grep -c ' T ibtpo_') exports;" \
+	  "needs: $$(ldd $(DIST)/lib/libibtpo.so | awk '/=>/{print $$1}' | tr '\n' ' '))"
+	@echo "built $(DIST)/lib/libibtpo.a (link with: $(STATIC_LIBS))"
+
+# ---- Install ------------------------------------------------------------------------
+
+define PC_SHARED
+prefix=$(PREFIX)
+exec_prefix=$${prefix}
+libdir=$${exec_prefix}/lib
+includedir=$${prefix}/include
+
+Name: ibtpo
+Description: IB-TPO / GRPO trainer for small transformer policies on the CPU (C API)
+Version: $(VERSION)
+Cflags: -I$${includedir}
+Libs: -L$${libdir} -libtpo
+Libs.private: $(STATIC_LIBS)
+endef
+define PC_STATIC
+prefix=$(PREFIX)
+exec_prefix=$${prefix}
+libdir=$${exec_prefix}/lib
+includedir=$${prefix}/include
+
+Name: ibtpo-static
+Description: libibtpo as a self-contained static archive (Swift runtime inside)
+Version: $(VERSION)
+Cflags: -I$${includedir}
+Libs: $${libdir}/libibtpo.a $(STATIC_LIBS)
+endef
+export PC_SHARED PC_STATIC
+
+install:
+	@[ -f $(DIST)/lib/libibtpo.so ] && [ -f $(DIST)/lib/libibtpo.a ] || $(MAKE) --no-print-directory lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/ibtpo.h $(DESTDIR)$(PREFIX)/include/ibtpo.h
+	install -m 755 $(DIST)/lib/libibtpo.so $(DESTDIR)$(PREFIX)/lib/libibtpo.so
+	install -m 644 $(DIST)/lib/libibtpo.a $(DESTDIR)$(PREFIX)/lib/libibtpo.a
+	printf '%s\n' "$$PC_SHARED" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo.pc
+	printf '%s\n' "$$PC_STATIC" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo-static.pc
+	@if [ -z "$(DESTDIR)" ] && [ -w /etc/ld.so.cache ] && command -v ldconfig >/dev/null; then ldconfig; fi
+	@echo "installed libibtpo $(VERSION) into $(DESTDIR)$(PREFIX)"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/ibtpo.h $(DESTDIR)$(PREFIX)/lib/libibtpo.so $(DESTDIR)$(PREFIX)/lib/libibtpo.a \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo-static.pc
+
+# ---- Tests --------------------------------------------------------------------------
+
+TEST_TARGETS := swift-test header-check c-test install-check abi-check
+ifeq ($(VALGRIND_IN_TEST),1)
+TEST_TARGETS += valgrind
+endif
+TEST_TARGETS += py-test
+
+test: check-blis $(TEST_TARGETS)
+	@echo "make test: all parts passed ($(TEST_TARGETS))"
+
+swift-test: check-blis
+	$(SWIFT) test
+
+$(CTEST_DIR)/test_api_shared: Tests/c/test_api.c include/ibtpo.h $(DIST)/lib/libibtpo.so
+	@mkdir -p $(CTEST_DIR)
+	$(CC) $(CWARN) -O1 -g -Iinclude $< -o $@ -L$(DIST)/lib -libtpo -Wl,-rpath,$(CURDIR)/$(DIST)/lib -lm
+
+$(CTEST_DIR)/test_api_static: Tests/c/test_api.c include/ibtpo.h $(DIST)/lib/libibtpo.a
+	@mkdir -p $(CTEST_DIR)
+	$(CC) $(CWARN) -O1 -g -Iinclude $< -o $@ $(DIST)/lib/libibtpo.a $(STATIC_LIBS)
+
+c-test: lib
+	@$(MAKE) --no-print-directory $(CTEST_DIR)/test_api_shared $(CTEST_DIR)/test_api_static
+	@echo "== C test against libibtpo.so"
+	@$(CTEST_DIR)/test_api_shared > $(CTEST_DIR)/shared.log || { cat $(CTEST_DIR)/shared.log; exit 1; }
+	@grep -v '^ok ' $(CTEST_DIR)/shared.log
+	@echo "== C test against libibtpo.a"
+	@$(CTEST_DIR)/test_api_static > $(CTEST_DIR)/static.log || { cat $(CTEST_DIR)/static.log; exit 1; }
+	@grep -v '^ok ' $(CTEST_DIR)/static.log
+
+# Installs into a scratch prefix and builds the C test through pkg-config, both ways.
+install-check: lib
+	@rm -rf $(INSTALL_CHECK_DIR)
+	@$(MAKE) --no-print-directory install PREFIX=$(INSTALL_CHECK_DIR) > /dev/null
+	@export PKG_CONFIG_PATH=$(INSTALL_CHECK_DIR)/lib/pkgconfig; \
+	$(CC) $(CWARN) Tests/c/test_api.c -o $(INSTALL_CHECK_DIR)/t_shared $$(pkg-config --cflags --libs ibtpo) \
+	  -Wl,-rpath,$(INSTALL_CHECK_DIR)/lib -lm; \
+	$(CC) $(CWARN) Tests/c/test_api.c -o $(INSTALL_CHECK_DIR)/t_static $$(pkg-config --cflags --libs ibtpo-static); \
+	$(CC) $(CWARN) Tests/c/test_api.c -o $(INSTALL_CHECK_DIR)/t_static2 $$(pkg-config --cflags ibtpo) \
+	  $(INSTALL_CHECK_DIR)/lib/libibtpo.a $$(pkg-config --static --libs-only-l ibtpo | sed 's/-libtpo//'); \
+	if ldd $(INSTALL_CHECK_DIR)/t_static | grep -q libibtpo; then echo "t_static links libibtpo.so"; exit 1; fi; \
+	for t in t_shared t_static t_static2; do \
+	  $(INSTALL_CHECK_DIR)/$$t > $(INSTALL_CHECK_DIR)/$$t.log || { cat $(INSTALL_CHECK_DIR)/$$t.log; exit 1; }; \
+	  echo "install-check ($$t via pkg-config): $$(tail -1 $(INSTALL_CHECK_DIR)/$$t.log)"; \
+	done
+
+valgrind: lib
+	@command -v valgrind >/dev/null || { echo "valgrind not found: sudo apt-get install -y valgrind"; exit 1; }
+	@$(MAKE) --no-print-directory $(CTEST_DIR)/test_api_shared
+	@echo "== C test against libibtpo.so under valgrind"
+	@$(VALGRIND) --log-file=$(CTEST_DIR)/valgrind.log $(CTEST_DIR)/test_api_shared > $(CTEST_DIR)/valgrind.out \
+	  || { cat $(CTEST_DIR)/valgrind.out $(CTEST_DIR)/valgrind.log; exit 1; }
+	@tail -1 $(CTEST_DIR)/valgrind.out; echo "valgrind: no errors, no definite leaks"
+
+abi-check: lib
+	$(PYTHON) tools/abi_check.py --header include/ibtpo.h --lib $(DIST)/lib/libibtpo.so --static $(DIST)/lib/libibtpo.a
+
+py-test:
+	@if [ -d bindings/python/tests ]; then \
+	  IBTPO_LIBRARY=$(CURDIR)/$(DIST)/lib/libibtpo.so PYTHONPATH=$(CURDIR)/bindings/python \
+	    $(PYTHON) -m pytest -q bindings/python/tests; \
+	else echo "py-test: bindings/python/tests not present, skipped"; fi
+
+header-check:
+	@mkdir -p $(PROBE_DIR)
+	printf '#include "ibtpo.h"\nint main(void) { return ibtpo_version() == 0u; }\n' > $(PROBE_DIR)/header_check.c
+	$(CC) $(CWARN) -Iinclude -c $(PROBE_DIR)/header_check.c -o $(PROBE_DIR)/header_check.o
+	$(CC) -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only $(PROBE_DIR)/header_check.c
+	$(CXX) -x c++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only $(PROBE_DIR)/header_check.c
+	@echo "header-check: include/ibtpo.h is clean C99, C11 and C++11"
+
+# ---- Running ------------------------------------------------------------------------
+
+bench: build
+	$(DIST)/bin/ibtpo bench $(BENCH_ARGS)
+
+bench-peers: build
+	@if [ -x benchmarks/peers/run.sh ] || [ -f benchmarks/peers/run.sh ]; then \
+	  echo "== peers (benchmarks/peers/run.sh)"; bash benchmarks/peers/run.sh; \
+	else echo "bench-peers: benchmarks/peers/run.sh not present, peers skipped"; fi
+	@echo "== libibtpo"
+	$(DIST)/bin/ibtpo bench $(BENCH_ARGS)
+
+demo: build
+	$(DIST)/bin/ibtpo demo
+
+clean:
+	rm -rf $(DIST) .build .build-*
