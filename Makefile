@@ -94,6 +94,12 @@ check-blis:
 	         /usr/local/include/blis.h /usr/local/include/blis/blis.h; do \
 	  if [ -f "$$h" ]; then hdr="$$h"; break; fi; \
 	done; \
+	if { [ -z "$$hdr" ] || [ ! -e "$(BLIS_DIR)/libblis.so" ]; } && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "BLIS missing; installing Debian's libblis-dev and libblis-serial-dev (running as root)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libblis-dev libblis-serial-dev >/dev/null; \
+	  for h in /usr/include/x86_64-linux-gnu/blis.h /usr/include/blis.h; do [ -f "$$h" ] && hdr="$$h" && break; done; \
+	fi; \
 	if [ -z "$$hdr" ] || [ ! -e "$(BLIS_DIR)/libblis.so" ]; then \
 	  echo "BLIS not found: blis.h: $${hdr:-missing}, serial libblis.so in $(BLIS_DIR): $$( [ -e $(BLIS_DIR)/libblis.so ] && echo found || echo missing)"; \
 	  echo "Install Debian's BLIS (header + the serial build libibtpo links) with:"; \

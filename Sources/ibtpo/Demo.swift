@@ -48,7 +48,7 @@ struct Demo: ParsableCommand {
                     let el = now - start
                     let tps = Double(tokens) / max(el, 1e-9)
                     let eta = el / Double(s + 1) * Double(steps - s - 1)
-                    print("step \(pad(s + 1, steps))/\(steps)  loss \(fmt(Double(st.loss), 4))  lr \(fmt(Double(st.lr) * 1000, 3))e-3  "
+                    print("step \(pad(s + 1, steps))/\(steps)  loss \(fmt(Double(st.loss), 4))  lr \(fmtSci(Double(st.lr)))  "
                         + "|g| \(fmt(Double(st.gradNorm), 2))  \(Int(tps)) tok/s  elapsed \(fmtSeconds(el))  ETA \(fmtSeconds(eta))")
                     fflush(stdout)
                 }

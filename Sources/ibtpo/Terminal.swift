@@ -13,6 +13,13 @@ func fmt(_ x: Double, _ digits: Int = 3) -> String {
     return String(cString: buf)
 }
 
+/// Scientific notation, e.g. 3.00e-03.
+func fmtSci(_ x: Double, _ digits: Int = 2) -> String {
+    var buf = [CChar](repeating: 0, count: 64)
+    _ = withVaList([x]) { vsnprintf(&buf, 64, "%.\(digits)e", $0) }
+    return String(cString: buf)
+}
+
 func fmtSeconds(_ s: Double) -> String {
     if !s.isFinite || s < 0 { return "?" }
     let t = Int(s.rounded())
