@@ -9,6 +9,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Comma-separated thread counts.") var threads: String = "1,2"
     @Option(help: "Timed steps per measurement.") var steps: Int = 10
     @Option(help: "Repeats (median is reported).") var repeats: Int = 3
+    @Flag(help: "Also measure the tiny model's individual matmul shapes.") var gemm = false
 
     func run() throws {
         let presets = models.split(separator: ",").map(String.init)
@@ -18,12 +19,30 @@ struct Bench: ParsableCommand {
             for nt in counts {
                 let peak = TrainBench.sgemmPeak(threads: nt)
                 print("bench kind=sgemm-peak threads=\(nt) gflops=\(fmt(peak, 1))")
+                if gemm {
+                    for (T, d, H) in [(64, 32, 4), (128, 32, 8)] {
+                        let r = TrainBench.attentionGemms(seq: T, headDim: d, heads: H)
+                        print("bench kind=attention-gemm seq=\(T) head_dim=\(d) qk_gflops=\(fmt(r.qk, 1)) pv_gflops=\(fmt(r.pv, 1))")
+                    }
+                    for (name, m, n, k, tr) in [("x.Wt", 2048, 384, 128, false), ("dy.W", 2048, 128, 384, false),
+                                                ("dyT.x", 384, 128, 2048, true), ("head", 2048, 259, 128, false),
+                                                ("dheadT.x", 259, 128, 2048, true), ("att.qk", 64, 64, 32, false)] {
+                        let g = TrainBench.gemm(m: m, n: n, k: k, aTransposed: tr, threads: nt)
+                        print("bench kind=gemm shape=\(name) m=\(m) n=\(n) k=\(k) threads=\(nt) gflops=\(fmt(g, 1)) "
+                            + "frac_peak=\(fmt(g / peak, 3))")
+                    }
+                }
                 for name in presets {
                     let (model, shape): (ModelConfig, TrainShape)
                     switch name {
                     case "tiny": (model, shape) = (.tiny, TrainShape(batch: 32, seq: 64))
                     case "small": (model, shape) = (.small, TrainShape(batch: 32, seq: 128))
                     default: throw ValidationError("unknown preset \(name)")
+                    }
+                    if gemm {
+                        let ph = try TrainBench.phases(model: model, shape: shape, threads: nt, steps: steps)
+                        print("bench kind=phases config=\(name) threads=\(nt) forward_ms=\(fmt(ph.forward * 1000, 1)) "
+                            + "backward_ms=\(fmt(ph.backward * 1000, 1)) optimizer_ms=\(fmt(ph.optimizer * 1000, 1))")
                     }
                     let r = try TrainBench.train(model: model, shape: shape, threads: nt, steps: steps, repeats: repeats)
                     print("bench kind=train config=\(name) threads=\(nt) tokens_per_s=\(fmt(r.tokensPerSecond, 1)) "

@@ -3,7 +3,7 @@ import CBLIS
 /// Float32 matrix products on BLIS's typed expert API, always single-threaded inside BLIS;
 /// parallelism comes from `ThreadPool`, which splits the output into row (or column) blocks.
 /// Every matrix is a strided view: element (i, j) of A is `a[i*rsa + j*csa]`, so transposes
-/// are free. No call reduces across threads, so results do not depend on the thread count.
+/// are free. Splits depend only on shapes, so results do not depend on the thread count.
 public enum Matmul {
     /// C(m×n) = alpha·A(m×k)·B(k×n) + beta·C on the calling thread. m, n, k ≥ 0.
     @inline(__always)
@@ -32,10 +32,23 @@ extension ThreadPool {
                       _ a: UnsafePointer<Float>, _ rsa: Int, _ csa: Int,
                       _ b: UnsafePointer<Float>, _ rsb: Int, _ csb: Int,
                       beta: Float = 0,
-                      _ c: UnsafeMutablePointer<Float>, _ rsc: Int, _ csc: Int) {
+                      _ c: UnsafeMutablePointer<Float>, _ rsc: Int, _ csc: Int,
+                      scratch: UnsafeMutablePointer<Float>? = nil, scratchCount: Int = 0) {
         let work = m * n * max(k, 1)
         if work < 64 * 64 * 64 {
             Matmul.sgemm(m, n, k, alpha: alpha, a, rsa, csa, b, rsb, csb, beta: beta, c, rsc, csc)
+            return
+        }
+        // Deep products (weight gradients: k = tokens ≫ m, n) are split along k into a fixed
+        // number of chunks: chunk 0 accumulates into C, chunks 1… into scratch, and the
+        // partial sums are added to C in chunk order. Splitting m or n instead would make
+        // every tile re-pack the whole other operand.
+        let chunks = ThreadPool.kChunks(m: m, n: n, k: k)
+        if chunks > 1, let scratch, scratchCount >= (chunks - 1) * m * n {
+            run(chunks, GemmKSplitJob(m: m, n: n, k: k, chunks: chunks, alpha: alpha, a: a, rsa: rsa, csa: csa,
+                                      b: b, rsb: rsb, csb: csb, beta: beta, c: c, rsc: rsc, csc: csc,
+                                      scratch: scratch))
+            run(m, GemmReduceJob(n: n, chunks: chunks, c: c, rsc: rsc, csc: csc, scratch: scratch, mn: m * n))
             return
         }
         // Up to ~16 tiles of a multiple of 16 rows (or columns) keep BLIS's micro-kernel busy.
@@ -47,6 +60,13 @@ extension ThreadPool {
                                 beta: beta, c: c, rsc: rsc, csc: csc, tile: tile, byRows: byRows))
     }
 
+    /// Number of k-chunks `sgemm` uses for a deep product (1 = no k split): about one per
+    /// 512 of depth, at most 8, only when k ≥ 4·max(m, n).
+    public static func kChunks(m: Int, n: Int, k: Int) -> Int {
+        guard k >= 4 * max(m, n) else { return 1 }
+        return max(1, min(8, k / 512))
+    }
+
     /// y(n×out) = x(n×in) · Wᵀ, with W stored (out×in) row-major as in PyTorch's nn.Linear.
     @inline(__always)
     public func linearForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
@@ -55,13 +75,16 @@ extension ThreadPool {
     }
 
     /// Backward of `linearForward`: dx (= or +=, per `accumulateDx`) dy·W and dW += dyᵀ·x.
+    /// `scratch` (≥ 7·out·in floats) lets the weight gradient split along the tokens.
     public func linearBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                                _ dx: UnsafeMutablePointer<Float>?, _ dw: UnsafeMutablePointer<Float>,
-                               n: Int, inDim: Int, outDim: Int, accumulateDx: Bool = false) {
+                               n: Int, inDim: Int, outDim: Int, accumulateDx: Bool = false,
+                               scratch: UnsafeMutablePointer<Float>? = nil, scratchCount: Int = 0) {
         if let dx {
             sgemm(n, inDim, outDim, dy, outDim, 1, w, inDim, 1, beta: accumulateDx ? 1 : 0, dx, inDim, 1)
         }
-        sgemm(outDim, inDim, n, dy, 1, outDim, x, inDim, 1, beta: 1, dw, inDim, 1)
+        sgemm(outDim, inDim, n, dy, 1, outDim, x, inDim, 1, beta: 1, dw, inDim, 1,
+              scratch: scratch, scratchCount: scratchCount)
     }
 }
 
@@ -82,6 +105,44 @@ struct GemmTilesJob: ParallelJob {
                 let e = min(j.n, s + j.tile)
                 Matmul.sgemm(j.m, e - s, j.k, alpha: j.alpha, j.a, j.rsa, j.csa, j.b + s * j.csb, j.rsb, j.csb,
                              beta: j.beta, j.c + s * j.csc, j.rsc, j.csc)
+            }
+        }
+    }
+}
+
+/// Chunk q of a k-split product: C (q = 0, with beta) or scratch[(q−1)·m·n …] (beta 0,
+/// row-major m×n) receives alpha·A[:, kq]·B[kq, :].
+struct GemmKSplitJob: ParallelJob {
+    var m: Int, n: Int, k: Int, chunks: Int, alpha: Float
+    var a: UnsafePointer<Float>, rsa: Int, csa: Int, b: UnsafePointer<Float>, rsb: Int, csb: Int
+    var beta: Float, c: UnsafeMutablePointer<Float>, rsc: Int, csc: Int, scratch: UnsafeMutablePointer<Float>
+    static let entry: ThreadPool.Entry = { raw, lo, hi in
+        let j = raw.assumingMemoryBound(to: GemmKSplitJob.self).pointee
+        for q in lo..<hi {
+            let (s, e) = ThreadPool.chunk(j.k, j.chunks, q)
+            let aq = j.a + s * j.csa, bq = j.b + s * j.rsb
+            if q == 0 {
+                Matmul.sgemm(j.m, j.n, e - s, alpha: j.alpha, aq, j.rsa, j.csa, bq, j.rsb, j.csb, beta: j.beta,
+                             j.c, j.rsc, j.csc)
+            } else {
+                Matmul.sgemm(j.m, j.n, e - s, alpha: j.alpha, aq, j.rsa, j.csa, bq, j.rsb, j.csb, beta: 0,
+                             j.scratch + (q - 1) * j.m * j.n, j.n, 1)
+            }
+        }
+    }
+}
+
+/// Rows lo..<hi of C += scratch chunk 1 + chunk 2 + … (in chunk order).
+struct GemmReduceJob: ParallelJob {
+    var n: Int, chunks: Int, c: UnsafeMutablePointer<Float>, rsc: Int, csc: Int
+    var scratch: UnsafeMutablePointer<Float>, mn: Int
+    static let entry: ThreadPool.Entry = { raw, lo, hi in
+        let j = raw.assumingMemoryBound(to: GemmReduceJob.self).pointee
+        for i in lo..<hi {
+            let row = j.c + i * j.rsc
+            for q in 1..<j.chunks {
+                let src = j.scratch + (q - 1) * j.mn + i * j.n
+                for col in 0..<j.n { row[col * j.csc] += src[col] }
             }
         }
     }

@@ -16,7 +16,8 @@ extension Model {
                                       entCoef: withEntropy ? UnsafePointer(entCoef) : nil,
                                       entropy: withEntropy ? UnsafePointer(entropy) : nil))
         // dxnF = dlogits Wlm; dWlm += dlogitsᵀ xnF
-        pool.linearBackward(logits, xnF, P + layout.lmHead, dXn, G + layout.lmHead, n: N, inDim: C, outDim: V)
+        pool.linearBackward(logits, xnF, P + layout.lmHead, dXn, G + layout.lmHead, n: N, inDim: C, outDim: V,
+                                scratch: gemmScratch, scratchCount: gemmScratchCount)
         // dx_L = rmsnorm backward
         let xL = res[c.nLayers]
         pool.run(N, RMSBackInputJob(dy: dXn, x: xL, w: P + layout.finalNorm, rstd: rstdF, dx: dRes, c: C, accumulate: false))
@@ -28,16 +29,20 @@ extension Model {
             let att = act(a.att), ao = act(a.ao), xMid = act(a.xMid)
             let xn2 = act(a.xn2), rstd2 = act(a.rstd2), gate = act(a.gate), up = act(a.up), hid = act(a.hid)
             // x' = xMid + hid Wdownᵀ:  dHid = dRes Wdown; dWdown += dResᵀ hid
-            pool.linearBackward(dRes, hid, P + L.wDown, dHid, G + L.wDown, n: N, inDim: F, outDim: C)
+            pool.linearBackward(dRes, hid, P + L.wDown, dHid, G + L.wDown, n: N, inDim: F, outDim: C,
+                                scratch: gemmScratch, scratchCount: gemmScratchCount)
             pool.run(N * F, SwiGLUBackwardJob(dh: dHid, g: gate, u: up, dg: dGate, du: dUp))
             // dxn2 = dGate Wgate + dUp Wup
-            pool.linearBackward(dGate, xn2, P + L.wGate, dXn, G + L.wGate, n: N, inDim: C, outDim: F)
-            pool.linearBackward(dUp, xn2, P + L.wUp, dXn, G + L.wUp, n: N, inDim: C, outDim: F, accumulateDx: true)
+            pool.linearBackward(dGate, xn2, P + L.wGate, dXn, G + L.wGate, n: N, inDim: C, outDim: F,
+                                scratch: gemmScratch, scratchCount: gemmScratchCount)
+            pool.linearBackward(dUp, xn2, P + L.wUp, dXn, G + L.wUp, n: N, inDim: C, outDim: F, accumulateDx: true,
+                                scratch: gemmScratch, scratchCount: gemmScratchCount)
             // dxMid = dRes + rmsnorm backward(dxn2)
             pool.run(N, RMSBackInputJob(dy: dXn, x: xMid, w: P + L.mlpNorm, rstd: rstd2, dx: dRes, c: C, accumulate: true))
             pool.run(C, RMSBackWeightJob(dy: dXn, x: xMid, rstd: rstd2, dw: G + L.mlpNorm, c: C, rows: N))
             // xMid = x + ao Woᵀ:  dAo = dRes Wo; dWo += dResᵀ ao
-            pool.linearBackward(dRes, ao, P + L.wo, dAo, G + L.wo, n: N, inDim: C, outDim: C)
+            pool.linearBackward(dRes, ao, P + L.wo, dAo, G + L.wo, n: N, inDim: C, outDim: C,
+                                scratch: gemmScratch, scratchCount: gemmScratchCount)
             // attention backward → dq, dk, dv (post-RoPE)
             pool.run(ashape.units, AttentionBackwardJob(s: ashape, q: q, k: k, v: v, p: att, dout: dAo, dp: dAtt,
                                                         dq: dq, dk: dk, dv: dv))
@@ -45,9 +50,12 @@ extension Model {
             pool.run(N, RopeJob(q: dq, k: dk, heads: c.nHeads, kvHeads: c.nKVHeads, d: d, seq: T, cos: ropeCos,
                                 sin: ropeSin, inverse: true))
             // dxn1 = dq Wq + dk Wk + dv Wv
-            pool.linearBackward(dq, xn1, P + L.wq, dXn, G + L.wq, n: N, inDim: C, outDim: C)
-            pool.linearBackward(dk, xn1, P + L.wk, dXn, G + L.wk, n: N, inDim: C, outDim: KV, accumulateDx: true)
-            pool.linearBackward(dv, xn1, P + L.wv, dXn, G + L.wv, n: N, inDim: C, outDim: KV, accumulateDx: true)
+            pool.linearBackward(dq, xn1, P + L.wq, dXn, G + L.wq, n: N, inDim: C, outDim: C,
+                                scratch: gemmScratch, scratchCount: gemmScratchCount)
+            pool.linearBackward(dk, xn1, P + L.wk, dXn, G + L.wk, n: N, inDim: C, outDim: KV, accumulateDx: true,
+                                scratch: gemmScratch, scratchCount: gemmScratchCount)
+            pool.linearBackward(dv, xn1, P + L.wv, dXn, G + L.wv, n: N, inDim: C, outDim: KV, accumulateDx: true,
+                                scratch: gemmScratch, scratchCount: gemmScratchCount)
             // dx = dxMid + rmsnorm backward(dxn1)
             pool.run(N, RMSBackInputJob(dy: dXn, x: xin, w: P + L.attnNorm, rstd: rstd1, dx: dRes, c: C, accumulate: true))
             pool.run(C, RMSBackWeightJob(dy: dXn, x: xin, rstd: rstd1, dw: G + L.attnNorm, c: C, rows: N))

@@ -57,6 +57,7 @@ public final class Model {
     let dHid: UnsafeMutablePointer<Float>
     /// Per-chunk partial sums for deterministic reductions (see `gradNorm`).
     let partials: UnsafeMutablePointer<Double>
+    let gemmScratch: UnsafeMutablePointer<Float>, gemmScratchCount: Int
     static let reduceChunk = 4096
 
     /// Adds this model's sections to `plan` and returns their indices, in the order `init` reads them.
@@ -93,7 +94,19 @@ public final class Model {
             try r(name, "scratch", n)
         }
         ids.append(try plan.reserve("partials", group: "scratch", count: P / reduceChunk + 2, of: Double.self))
+        try r("gemm_ksplit", "scratch", gemmScratchCount(c, s))
         return ids
+    }
+
+    /// Floats of k-split scratch the weight gradients need: (chunks − 1) × out × in for the
+    /// largest weight (see `ThreadPool.kChunks`).
+    static func gemmScratchCount(_ c: ModelConfig, _ s: TrainShape) -> Int {
+        let N = s.tokens
+        var most = 0
+        for (o, i) in [(c.dModel, c.dModel), (c.kvDim, c.dModel), (c.dFF, c.dModel), (c.dModel, c.dFF), (c.vocab, c.dModel)] {
+            most = max(most, (ThreadPool.kChunks(m: o, n: i, k: N) - 1) * o * i)
+        }
+        return most
     }
 
     /// Bytes a model of this config and shape needs (the whole arena), without allocating.
@@ -142,6 +155,8 @@ public final class Model {
         xnF = f(); rstdF = f(); lse = f()
         dRes = f(); dXn = f(); dAo = f(); dq = f(); dk = f(); dv = f(); dAtt = f(); dGate = f(); dUp = f(); dHid = f()
         partials = arena.pointer(it.next() ?? 0, as: Double.self)
+        gemmScratch = f()
+        gemmScratchCount = Model.gemmScratchCount(config, shape)
         Rope.fillTables(cos: ropeCos, sin: ropeSin, maxSeq: config.maxSeq, headDim: config.headDim, theta: config.ropeTheta)
         initParameters(seed: seed)
     }
