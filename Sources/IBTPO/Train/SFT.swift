@@ -1,0 +1,80 @@
+/// Supervised warm-up data: turns a task's problems into training rows
+///
+///     [BOS] prompt solution [EOS] [PAD]...
+///
+/// with loss only on the completion (solution and EOS): the target of position i is token
+/// i+1 when that token belongs to the completion, -1 otherwise. Rows of different lengths
+/// share a batch, right-padded. Problems come from the task's train split: in index order
+/// for an unbounded generator, or in a fresh seeded permutation per epoch for a finite one.
+public struct SFTBatcher {
+    public let task: any TrainingTask
+    public let tokenizer = ByteTokenizer()
+    public private(set) var cursor = 0
+    private var order: [Int] = []
+    private var epoch = 0
+    private var rng: Rng
+
+    public init(task: any TrainingTask, seed: UInt64) {
+        self.task = task
+        rng = Rng(seed: seed ^ 0x5F7_BA7C)
+    }
+
+    /// The next problem index of the train split.
+    mutating func nextIndex() -> Int {
+        guard let count = task.problemCount(split: .train), count > 0 else {
+            defer { cursor += 1 }
+            return cursor
+        }
+        if order.count != count || cursor >= count {
+            order = Array(0..<count)
+            for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(i + 1)) }
+            cursor = 0
+            epoch += 1
+        }
+        defer { cursor += 1 }
+        return order[cursor]
+    }
+
+    /// Writes `model.shape.batch` rows into the model's inputs (coef = −1 on completion
+    /// tokens) and returns the number of completion tokens. Throws `.badData` naming the
+    /// problem if one does not fit in `seq` tokens; the rows written so far are then garbage
+    /// but the trainer's state is untouched (nothing has been trained on them).
+    public mutating func fill(_ model: Model) throws -> Int {
+        let B = model.shape.batch, T = model.shape.seq
+        var weighted = 0
+        for b in 0..<B {
+            let index = nextIndex()
+            let p = task.problem(split: .train, index: index)
+            let prompt = p.prompt.utf8, completion = p.solution.utf8
+            let total = 1 + prompt.count + completion.count + 1
+            guard total <= T + 1 else {
+                throw IBTPOError(.badData, "\(task.name) train problem \(index) needs \(total - 1) tokens, more than seq = \(T)")
+            }
+            let row = b * T
+            var i = 0
+            // Sequence s: BOS, prompt, completion, EOS. tokens[i] = s[i], targets[i] = s[i+1].
+            func put(_ tok: Int32) {
+                if i < T { model.tokens[row + i] = tok }
+                if i >= 1 {
+                    let inCompletion = i > prompt.count   // s[i] is completion or EOS
+                    model.targets[row + i - 1] = inCompletion ? tok : -1
+                    model.coef[row + i - 1] = inCompletion ? -1 : 0
+                    if inCompletion { weighted += 1 }
+                }
+                i += 1
+            }
+            put(tokenizer.bos)
+            for c in prompt { put(Int32(c)) }
+            for c in completion { put(Int32(c)) }
+            put(tokenizer.eos)
+            // Padding: positions i-1 ..< T have no target.
+            while i <= T {
+                if i < T { model.tokens[row + i] = tokenizer.pad }
+                model.targets[row + i - 1] = -1
+                model.coef[row + i - 1] = 0
+                i += 1
+            }
+        }
+        return weighted
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Glibc
+import IBTPO
+
+struct SFT: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sft",
+        abstract: "Supervised warm-up: cross-entropy on reference completions of a task, then held-out evaluation.")
+    @OptionGroup var opts: ModelOptions
+    @OptionGroup var taskOpts: TaskOptions
+    @Option(help: "Training steps.") var steps: Int = 600
+    @Option(help: "Sequences per step.") var batch: Int = 32
+    @Option(help: "Tokens per training sequence (prompt + completion + 2).") var seq: Int = 96
+    @Option(help: "Peak learning rate (warmup 5%, cosine to 10%).") var lr: Float = 3e-3
+    @Option(help: "Checkpoint to start from (same model config).") var initFrom: String?
+    @Option(help: "Where to write the checkpoint.") var out: String = "runs/sft.ckpt"
+    @Option(help: "Held-out problems for the final greedy evaluation (0 = skip).") var evalCount: Int = 256
+
+    func run() throws {
+        try reportingErrors {
+            guard steps >= 1 else { throw ValidationError("--steps must be ≥ 1") }
+            var cfg = TrainerConfig()
+            cfg.model = try opts.modelConfig()
+            cfg.model.maxSeq = max(cfg.model.maxSeq, seq)
+            cfg.batch = batch; cfg.seq = seq; cfg.threads = opts.threads; cfg.seed = opts.seed
+            cfg.lr = lr; cfg.minLR = lr / 10; cfg.warmup = max(1, steps / 20); cfg.totalSteps = steps
+            let task = try taskOpts.load(maxTokens: seq)
+            let plan = try Trainer.plan(cfg)
+            print("sft: task \(task.name), model \(opts.model) (\(ParamLayout(cfg.model).parameterCount) parameters), "
+                + "batch \(batch) x seq \(seq), \(opts.threads) threads, \(steps) steps")
+            print("memory plan: \(formatBytes(plan.totalBytes)) in one arena")
+            let trainer = try Trainer(cfg)
+            if let initFrom {
+                try Checkpoint.load(trainer, path: initFrom)
+                print("loaded \(initFrom) (step \(trainer.step))")
+            }
+            var batcher = SFTBatcher(task: task, seed: opts.seed)
+            let progress = Progress(total: steps, label: "sft")
+            var lossEMA: Double = 0
+            for s in 0..<steps {
+                let weighted = try batcher.fill(trainer.model)
+                let st = try trainer.supervisedStep()
+                lossEMA = s == 0 ? Double(st.loss) : 0.9 * lossEMA + 0.1 * Double(st.loss)
+                progress.update(step: s + 1, tokens: weighted,
+                                extra: "loss \(fmt(lossEMA, 4))  lr \(fmtSci(Double(st.lr)))")
+            }
+            progress.finish()
+            try makeDirectories(parentDirectory(out))
+            try Checkpoint.save(trainer, path: out)
+            print("checkpoint: \(out)")
+            if evalCount > 0 {
+                let maxNew = seq - 2
+                let r = try trainer.evaluateGreedy(task: task, count: evalCount, maxNew: maxNew)
+                print("eval (\(r.problems) held-out problems): greedy accuracy \(fmt(r.greedyAccuracy * 100, 1))%, "
+                    + "mean length \(fmt(r.meanLength, 1)) tokens, truncated \(fmt(r.truncatedFraction * 100, 1))%")
+            }
+        }
+    }
+}
+
+func parentDirectory(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    let d = String(path[..<slash])
+    return d.isEmpty ? "/" : d
+}
+
+func formatBytes(_ b: Int) -> String { "\(fmt(Double(b) / 1_048_576.0, 2)) MiB" }
+
+/// A progress line: redrawn in place on a terminal, one line every few seconds otherwise.
+final class Progress {
+    let total: Int, label: String, start = monotonicSeconds()
+    var tokens = 0, last = 0.0
+    init(total: Int, label: String) { self.total = total; self.label = label }
+
+    func update(step: Int, tokens t: Int, extra: String) {
+        tokens += t
+        let now = monotonicSeconds()
+        let interval = stdoutIsTTY ? 0.2 : 5.0
+        guard step == 1 || step == total || now - last >= interval else { return }
+        last = now
+        let el = now - start
+        let eta = el / Double(step) * Double(total - step)
+        let line = "\(label) step \(step)/\(total)  \(extra)  \(Int(Double(tokens) / max(el, 1e-9))) tok/s  "
+            + "elapsed \(fmtSeconds(el))  ETA \(fmtSeconds(eta))"
+        if stdoutIsTTY { print("\r\u{1B}[2K" + line, terminator: "") } else { print(line) }
+        fflush(stdout)
+    }
+
+    func finish() { if stdoutIsTTY { print("") } }
+}
