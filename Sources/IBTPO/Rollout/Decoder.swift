@@ -37,6 +37,9 @@ public final class Decoder {
     let x: UnsafeMutablePointer<Float>, xn: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>
     let qkv: UnsafeMutablePointer<Float>, ao: UnsafeMutablePointer<Float>, gu: UnsafeMutablePointer<Float>
     let hid: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>
+    // Sampler scratch (see `reserve`).
+    let sProbs: UnsafeMutablePointer<Float>, sOrder: UnsafeMutablePointer<Int32>, sRowSeq: UnsafeMutablePointer<Int32>
+    let sToken: UnsafeMutablePointer<Int32>, sLogp: UnsafeMutablePointer<Float>, sSampleLogp: UnsafeMutablePointer<Float>
     /// Whether wq|wk|wv and w_gate|w_up are adjacent in the parameter vector (one GEMM each).
     let fusedQKV: [Bool], fusedGU: [Bool]
 
@@ -58,6 +61,14 @@ public final class Decoder {
                           ("decode.logits", R * c.vocab)] {
             ids.append(try plan.reserve(name, group: "decode", count: n))
         }
+        // Sampler scratch: per row a probability row and an order row (V each), the row's
+        // sequence and its drawn token with both log-probabilities.
+        ids.append(try plan.reserve("sample.probs", group: "decode", count: R * c.vocab))
+        ids.append(try plan.reserve("sample.order", group: "decode", count: R * c.vocab, of: Int32.self))
+        ids.append(try plan.reserve("sample.row_seq", group: "decode", count: R, of: Int32.self))
+        ids.append(try plan.reserve("sample.token", group: "decode", count: R, of: Int32.self))
+        ids.append(try plan.reserve("sample.logp", group: "decode", count: R))
+        ids.append(try plan.reserve("sample.sample_logp", group: "decode", count: R))
         return ids
     }
 
@@ -70,6 +81,7 @@ public final class Decoder {
         func f() -> UnsafeMutablePointer<Float> { m.arena.pointer(it.next() ?? 0) }
         rowSlot = i(); rowPos = i(); rowTok = i(); mark = i()
         x = f(); xn = f(); rstd = f(); qkv = f(); ao = f(); gu = f(); hid = f(); scores = f(); logits = f()
+        sProbs = f(); sOrder = i(); sRowSeq = i(); sToken = i(); sLogp = f(); sSampleLogp = f()
         let c = m.config, C = c.dModel, KV = c.kvDim, F = c.dFF
         fusedQKV = m.layout.layers.map { $0.wk == $0.wq + C * C && $0.wv == $0.wk + KV * C }
         fusedGU = m.layout.layers.map { $0.wUp == $0.wGate + F * C }
@@ -97,13 +109,19 @@ public final class Decoder {
         for (i, t) in tokens.enumerated() where t < 0 || Int(t) >= config.vocab {
             throw IBTPOError(.badData, "tokens[\(i)] = \(t) is outside [0, \(config.vocab))")
         }
+        if let base = tokens.baseAddress { prefillRows(slot: slot, base, tokens.count, logits: computeLogits) }
+    }
+
+    /// `prefill` without validation (callers check slot, room and token range).
+    func prefillRows(slot: Int, _ tokens: UnsafePointer<Int32>, _ count: Int, logits: Bool) {
+        let start = cache.length(slot)
         var done = 0
-        while done < tokens.count {
-            let n = min(rowCapacity, tokens.count - done)
+        while done < count {
+            let n = min(rowCapacity, count - done)
             for r in 0..<n {
                 rowSlot[r] = Int32(slot); rowPos[r] = Int32(start + done + r); rowTok[r] = tokens[done + r]
             }
-            forwardRows(n, logits: computeLogits)
+            forwardRows(n, logits: logits)
             done += n
             cache.lengths[slot] = Int32(start + done)
         }
