@@ -185,13 +185,13 @@ public final class Decoder {
             // RoPE at each row's position; k, v → cache[l, slot, pos]
             pool.run(n, RopeScatterJob(qkv: qkv, w: W, c: C, kvDim: KV, heads: c.nHeads, kvHeads: c.nKVHeads,
                                        d: c.headDim, cos: ropeCos, sin: ropeSin, slot: rowSlot, pos: rowPos,
-                                       kc: cache.k + cache.offset(l, 0, 0), vc: cache.v + cache.offset(l, 0, 0),
-                                       slotStride: c.maxSeq * KV))
+                                       kc: cache.k + cache.offset(l, 0, 0, 0), vc: cache.v + cache.offset(l, 0, 0, 0),
+                                       maxSeq: c.maxSeq))
             // ao = softmax(q kᵀ/√d over the slot's positions 0...pos) v  // (n, C)
             pool.run(n * c.nKVHeads, DecodeAttentionJob(
                 qkv: qkv, w: W, ao: ao, c: C, kvDim: KV, heads: c.nHeads, kvHeads: c.nKVHeads, d: c.headDim,
                 maxSeq: c.maxSeq, scores: scores, slot: rowSlot, pos: rowPos,
-                kc: cache.k + cache.offset(l, 0, 0), vc: cache.v + cache.offset(l, 0, 0)))
+                kc: cache.k + cache.offset(l, 0, 0, 0), vc: cache.v + cache.offset(l, 0, 0, 0)))
             // x += ao Woᵀ
             pool.sgemm(n, C, C, ao, C, 1, P + L.wo, 1, C, beta: 1, x, C, 1)
             // xn = rmsnorm(x) · ffn_norm
@@ -217,16 +217,18 @@ public final class Decoder {
 /// Rows lo..<hi: RoPE on q and k at the row's position, then k and v into the row's slot.
 struct RopeScatterJob: ParallelJob {
     var qkv: FPtr, w: Int, c: Int, kvDim: Int, heads: Int, kvHeads: Int, d: Int, cos: FPtr, sin: FPtr
-    var slot: UnsafeMutablePointer<Int32>, pos: UnsafeMutablePointer<Int32>, kc: FPtr, vc: FPtr, slotStride: Int
+    var slot: UnsafeMutablePointer<Int32>, pos: UnsafeMutablePointer<Int32>, kc: FPtr, vc: FPtr, maxSeq: Int
     static let entry: ThreadPool.Entry = { raw, lo, hi in
         let j = job(raw, RopeScatterJob.self)
         for r in lo..<hi {
             let row = j.qkv + r * j.w, p = Int(j.pos[r])
             Rope.apply(row, heads: j.heads, headDim: j.d, pos: p, cos: j.cos, sin: j.sin)
             Rope.apply(row + j.c, heads: j.kvHeads, headDim: j.d, pos: p, cos: j.cos, sin: j.sin)
-            let dst = Int(j.slot[r]) * j.slotStride + p * j.kvDim
-            memcpy(j.kc + dst, row + j.c, j.kvDim * 4)
-            memcpy(j.vc + dst, row + j.c + j.kvDim, j.kvDim * 4)
+            for g in 0..<j.kvHeads {
+                let dst = ((Int(j.slot[r]) * j.kvHeads + g) * j.maxSeq + p) * j.d
+                memcpy(j.kc + dst, row + j.c + g * j.d, j.d * 4)
+                memcpy(j.vc + dst, row + j.c + j.kvDim + g * j.d, j.d * 4)
+            }
         }
     }
 }

@@ -1,12 +1,13 @@
 import Glibc
 
 /// Keys and values of up to `slots` concurrent sequences, `maxSeq` positions each, for
-/// every layer: k and v are (layers, slots, maxSeq, kvDim) row-major, post-RoPE keys.
+/// every layer: k and v are (layers, slots, kvHeads, maxSeq, headDim) row-major, post-RoPE
+/// keys. Head-major, so that one head's attention streams one contiguous block.
 /// `lengths[s]` is the number of valid positions of slot s. Lives in the model's arena
 /// (group "kv_cache"); copying a prefix between slots is how a branch reuses its parent's
 /// work without recomputing it.
 public struct KVCache {
-    public let layers: Int, slots: Int, maxSeq: Int, kvDim: Int
+    public let layers: Int, slots: Int, maxSeq: Int, kvDim: Int, kvHeads: Int, headDim: Int
     let k: UnsafeMutablePointer<Float>
     let v: UnsafeMutablePointer<Float>
     let lengths: UnsafeMutablePointer<Int32>
@@ -22,13 +23,13 @@ public struct KVCache {
     }
 
     init(config c: ModelConfig, slots: Int, arena: Arena, ids: [Int]) {
-        layers = c.nLayers; self.slots = slots; maxSeq = c.maxSeq; kvDim = c.kvDim
+        layers = c.nLayers; self.slots = slots; maxSeq = c.maxSeq; kvDim = c.kvDim; kvHeads = c.nKVHeads; headDim = c.headDim
         k = arena.pointer(ids[0]); v = arena.pointer(ids[1]); lengths = arena.pointer(ids[2], as: Int32.self)
     }
 
-    /// Row of position `pos` of `slot` in layer `layer` (kvDim floats).
-    @inline(__always) func offset(_ layer: Int, _ slot: Int, _ pos: Int) -> Int {
-        ((layer * slots + slot) * maxSeq + pos) * kvDim
+    /// Start of position `pos` of KV head `g` of `slot` in layer `layer` (headDim floats).
+    @inline(__always) func offset(_ layer: Int, _ slot: Int, _ g: Int, _ pos: Int) -> Int {
+        (((layer * slots + slot) * kvHeads + g) * maxSeq + pos) * headDim
     }
 
     /// Number of cached positions of `slot`.
@@ -51,8 +52,10 @@ public struct KVCache {
         }
         if from != to {
             for l in 0..<layers {
-                memcpy(k + offset(l, to, 0), k + offset(l, from, 0), length * kvDim * 4)
-                memcpy(v + offset(l, to, 0), v + offset(l, from, 0), length * kvDim * 4)
+                for g in 0..<kvHeads {
+                    memcpy(k + offset(l, to, g, 0), k + offset(l, from, g, 0), length * headDim * 4)
+                    memcpy(v + offset(l, to, g, 0), v + offset(l, from, g, 0), length * headDim * 4)
+                }
             }
         }
         lengths[to] = Int32(length)
