@@ -164,53 +164,76 @@ public final class Decoder {
         for r in 0..<n { cache.lengths[Int(rowSlot[r])] += 1 }
     }
 
+    /// y(n × outDim, row stride ldy) (+)= x(n × inDim) · Wᵀ with W (outDim × inDim) row-major:
+    /// one matrix–matrix product over all n rows. (The transposed form yᵀ = W·xᵀ measured
+    /// no faster.)
+    @inline(__always)
+    func lin(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+             n: Int, inDim: Int, outDim: Int, ldy: Int, beta: Float = 0) {
+        pool.sgemm(n, outDim, inDim, x, inDim, 1, w, 1, inDim, beta: beta, y, ldy, 1)
+    }
+
+    /// Runs `job` over 0..<n on the pool, or inline on the caller when `work` (≈ flops) is
+    /// too small to pay for waking the workers. Either way each row is computed the same way.
+    @inline(__always)
+    func runRows<J: ParallelJob>(_ n: Int, _ work: Int, _ job: J) {
+        if n <= 0 { return }
+        if work < 32_768 || pool.threads == 1 {
+            withUnsafePointer(to: job) { J.entry(UnsafeRawPointer($0), 0, n) }
+        } else {
+            pool.run(n, job)
+        }
+    }
+
     /// The forward pass over rows 0..<n described by rowSlot/rowPos/rowTok.
     func forwardRows(_ n: Int, logits wantLogits: Bool) {
         let c = config, C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab, W = C + 2 * KV
         let P = params
+        var attnWork = 0
+        for r in 0..<n { attnWork += (Int(rowPos[r]) + 1) * 2 * C }
         // x = tok_embeddings[tokens]                                   // (n, C)
-        pool.run(n, EmbedJob(x: x, emb: P + layout.tokEmb, tokens: rowTok, c: C))
+        runRows(n, n * C, EmbedJob(x: x, emb: P + layout.tokEmb, tokens: rowTok, c: C))
         for l in 0..<c.nLayers {
             let L = layout.layers[l]
             // xn = rmsnorm(x) · attention_norm                          // (n, C)
-            pool.run(n, RMSForwardJob(x: x, w: P + L.attnNorm, y: xn, rstd: rstd, c: C, eps: c.normEps))
+            runRows(n, n * C, RMSForwardJob(x: x, w: P + L.attnNorm, y: xn, rstd: rstd, c: C, eps: c.normEps))
             // [q | k | v] = xn [Wq; Wk; Wv]ᵀ                             // (n, C + 2·KV)
             if fusedQKV[l] {
-                pool.sgemm(n, W, C, xn, C, 1, P + L.wq, 1, C, qkv, W, 1)
+                lin(xn, P + L.wq, qkv, n: n, inDim: C, outDim: W, ldy: W)
             } else {
-                pool.sgemm(n, C, C, xn, C, 1, P + L.wq, 1, C, qkv, W, 1)
-                pool.sgemm(n, KV, C, xn, C, 1, P + L.wk, 1, C, qkv + C, W, 1)
-                pool.sgemm(n, KV, C, xn, C, 1, P + L.wv, 1, C, qkv + C + KV, W, 1)
+                lin(xn, P + L.wq, qkv, n: n, inDim: C, outDim: C, ldy: W)
+                lin(xn, P + L.wk, qkv + C, n: n, inDim: C, outDim: KV, ldy: W)
+                lin(xn, P + L.wv, qkv + C + KV, n: n, inDim: C, outDim: KV, ldy: W)
             }
             // RoPE at each row's position; k, v → cache[l, slot, pos]
-            pool.run(n, RopeScatterJob(qkv: qkv, w: W, c: C, kvDim: KV, heads: c.nHeads, kvHeads: c.nKVHeads,
+            runRows(n, n * W, RopeScatterJob(qkv: qkv, w: W, c: C, kvDim: KV, heads: c.nHeads, kvHeads: c.nKVHeads,
                                        d: c.headDim, cos: ropeCos, sin: ropeSin, slot: rowSlot, pos: rowPos,
                                        kc: cache.k + cache.offset(l, 0, 0, 0), vc: cache.v + cache.offset(l, 0, 0, 0),
                                        maxSeq: c.maxSeq))
             // ao = softmax(q kᵀ/√d over the slot's positions 0...pos) v  // (n, C)
-            pool.run(n * c.nKVHeads, DecodeAttentionJob(
+            runRows(n * c.nKVHeads, attnWork, DecodeAttentionJob(
                 qkv: qkv, w: W, ao: ao, c: C, kvDim: KV, heads: c.nHeads, kvHeads: c.nKVHeads, d: c.headDim,
                 maxSeq: c.maxSeq, scores: scores, slot: rowSlot, pos: rowPos,
                 kc: cache.k + cache.offset(l, 0, 0, 0), vc: cache.v + cache.offset(l, 0, 0, 0)))
             // x += ao Woᵀ
-            pool.sgemm(n, C, C, ao, C, 1, P + L.wo, 1, C, beta: 1, x, C, 1)
+            lin(ao, P + L.wo, x, n: n, inDim: C, outDim: C, ldy: C, beta: 1)
             // xn = rmsnorm(x) · ffn_norm
-            pool.run(n, RMSForwardJob(x: x, w: P + L.mlpNorm, y: xn, rstd: rstd, c: C, eps: c.normEps))
+            runRows(n, n * C, RMSForwardJob(x: x, w: P + L.mlpNorm, y: xn, rstd: rstd, c: C, eps: c.normEps))
             // [gate | up] = xn [Wgate; Wup]ᵀ (n, 2F); hid = silu(gate) ⊙ up (n, F)
             if fusedGU[l] {
-                pool.sgemm(n, 2 * F, C, xn, C, 1, P + L.wGate, 1, C, gu, 2 * F, 1)
+                lin(xn, P + L.wGate, gu, n: n, inDim: C, outDim: 2 * F, ldy: 2 * F)
             } else {
-                pool.sgemm(n, F, C, xn, C, 1, P + L.wGate, 1, C, gu, 2 * F, 1)
-                pool.sgemm(n, F, C, xn, C, 1, P + L.wUp, 1, C, gu + F, 2 * F, 1)
+                lin(xn, P + L.wGate, gu, n: n, inDim: C, outDim: F, ldy: 2 * F)
+                lin(xn, P + L.wUp, gu + F, n: n, inDim: C, outDim: F, ldy: 2 * F)
             }
-            pool.run(n, RowSwiGLUJob(gu: gu, h: hid, f: F))
+            runRows(n, n * 4 * F, RowSwiGLUJob(gu: gu, h: hid, f: F))
             // x += hid Wdownᵀ
-            pool.sgemm(n, C, F, hid, F, 1, P + L.wDown, 1, F, beta: 1, x, C, 1)
+            lin(hid, P + L.wDown, x, n: n, inDim: F, outDim: C, ldy: C, beta: 1)
         }
         guard wantLogits else { return }
         // logits = (rmsnorm(x) · norm) Wlmᵀ                              // (n, V)
-        pool.run(n, RMSForwardJob(x: x, w: P + layout.finalNorm, y: xn, rstd: rstd, c: C, eps: c.normEps))
-        pool.linearForward(xn, P + layout.lmHead, logits, n: n, inDim: C, outDim: V)
+        runRows(n, n * C, RMSForwardJob(x: x, w: P + layout.finalNorm, y: xn, rstd: rstd, c: C, eps: c.normEps))
+        lin(xn, P + layout.lmHead, logits, n: n, inDim: C, outDim: V, ldy: V)
     }
 }
 

@@ -157,7 +157,7 @@ public final class RolloutSampler {
             n += 1
         }
         d.stepRows(n)
-        d.pool.run(n, SampleJob(logits: d.logits, vocab: d.config.vocab, params: params, rngs: rg, rowSeq: d.sRowSeq,
+        d.runRows(n, n * d.config.vocab * 8, SampleJob(logits: d.logits, vocab: d.config.vocab, params: params, rngs: rg, rowSeq: d.sRowSeq,
                                 probs: d.sProbs, order: d.sOrder, token: d.sToken, logp: d.sLogp, sampleLogp: d.sSampleLogp))
         for r in 0..<n {
             let slot = Int(d.rowSlot[r]), seq = slotSeq[slot]
