@@ -10,12 +10,34 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed steps per measurement.") var steps: Int = 10
     @Option(help: "Repeats (median is reported).") var repeats: Int = 3
     @Flag(help: "Also measure the tiny model's individual matmul shapes.") var gemm = false
+    @Flag(help: "Measure KV-cached decoding (generated tokens/s) instead of training.") var decode = false
+    @Option(help: "Comma-separated concurrent sequence counts for --decode.") var seqs: String = "1,8,64"
 
     func run() throws {
         let presets = models.split(separator: ",").map(String.init)
         let counts = threads.split(separator: ",").compactMap { Int($0) }
         print("libibtpo \(LibraryVersion.string) bench, BLIS \(BLISInfo.version) (\(BLISInfo.architecture))")
         do {
+            if decode {
+                let seqCounts = seqs.split(separator: ",").compactMap { Int($0) }
+                for nt in counts {
+                    for name in presets {
+                        let model: ModelConfig
+                        switch name {
+                        case "tiny": model = .tiny
+                        case "small": model = .small
+                        default: throw ValidationError("unknown preset \(name)")
+                        }
+                        for s in seqCounts {
+                            let r = try DecodeBench.run(model: model, threads: nt, seqs: s, repeats: repeats)
+                            print("bench kind=decode config=\(name) threads=\(nt) seqs=\(s) "
+                                + "tokens_per_s=\(fmt(r.tokensPerSecond, 1)) ms=\(fmt(r.seconds * 1000, 1)) tokens=\(r.tokens)")
+                            fflush(stdout)
+                        }
+                    }
+                }
+                return
+            }
             for nt in counts {
                 let peak = TrainBench.sgemmPeak(threads: nt)
                 print("bench kind=sgemm-peak threads=\(nt) gflops=\(fmt(peak, 1))")

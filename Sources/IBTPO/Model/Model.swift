@@ -59,9 +59,13 @@ public final class Model {
     let partials: UnsafeMutablePointer<Double>
     let gemmScratch: UnsafeMutablePointer<Float>, gemmScratchCount: Int
     static let reduceChunk = 4096
+    /// Incremental decoder over these parameters, with a KV cache of `decodeSlots`
+    /// sequences in this arena; nil when the model was built with `decodeSlots: 0`.
+    public private(set) var decoder: Decoder?
 
-    /// Adds this model's sections to `plan` and returns their indices, in the order `init` reads them.
-    static func reserve(_ c: ModelConfig, _ s: TrainShape, _ plan: inout MemoryPlan) throws -> [Int] {
+    /// Adds this model's sections to `plan` and returns their indices, in the order `init` reads them,
+    /// followed by the decoder's (KV cache and decode scratch) when `decodeSlots` > 0.
+    static func reserve(_ c: ModelConfig, _ s: TrainShape, _ plan: inout MemoryPlan, decodeSlots: Int = 0) throws -> [Int] {
         let P = ParamLayout(c).count
         let N = s.tokens, C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab
         let att = s.batch * c.nHeads * s.seq * s.seq
@@ -95,6 +99,7 @@ public final class Model {
         }
         ids.append(try plan.reserve("partials", group: "scratch", count: P / reduceChunk + 2, of: Double.self))
         try r("gemm_ksplit", "scratch", gemmScratchCount(c, s))
+        if decodeSlots > 0 { ids += try Decoder.reserve(config: c, slots: decodeSlots, plan: &plan) }
         return ids
     }
 
@@ -110,25 +115,29 @@ public final class Model {
     }
 
     /// Bytes a model of this config and shape needs (the whole arena), without allocating.
-    public static func plan(_ c: ModelConfig, _ s: TrainShape) throws -> MemoryPlan {
-        try validate(c, s)
+    public static func plan(_ c: ModelConfig, _ s: TrainShape, decodeSlots: Int = 0) throws -> MemoryPlan {
+        try validate(c, s, decodeSlots: decodeSlots)
         var p = MemoryPlan()
-        _ = try reserve(c, s, &p)
+        _ = try reserve(c, s, &p, decodeSlots: decodeSlots)
         return p
     }
 
-    static func validate(_ c: ModelConfig, _ s: TrainShape) throws {
+    static func validate(_ c: ModelConfig, _ s: TrainShape, decodeSlots: Int = 0) throws {
         try c.validate()
+        guard decodeSlots >= 0 && decodeSlots <= 1 << 16 else {
+            throw invalid("decode slots must be in 0...65536 (got \(decodeSlots))")
+        }
         guard s.batch >= 1 && s.batch <= 1 << 16 else { throw invalid("batch must be in 1...65536 (got \(s.batch))") }
         guard s.seq >= 1 && s.seq <= c.maxSeq else { throw invalid("seq must be in 1...max_seq=\(c.maxSeq) (got \(s.seq))") }
     }
 
     /// Allocates the arena and initialises parameters from `seed` (normal(0, 0.02); output
-    /// projections scaled by 1/√(2·layers); norm gains 1).
-    public init(config: ModelConfig, shape: TrainShape, threads: Int, seed: UInt64) throws {
-        try Model.validate(config, shape)
+    /// projections scaled by 1/√(2·layers); norm gains 1). `decodeSlots` > 0 adds a
+    /// `decoder` with a KV cache for that many concurrent sequences.
+    public init(config: ModelConfig, shape: TrainShape, threads: Int, seed: UInt64, decodeSlots: Int = 0) throws {
+        try Model.validate(config, shape, decodeSlots: decodeSlots)
         var plan = MemoryPlan()
-        let ids = try Model.reserve(config, shape, &plan)
+        let ids = try Model.reserve(config, shape, &plan, decodeSlots: decodeSlots)
         let arena = try Arena(plan: plan)
         self.config = config; self.shape = shape; self.arena = arena
         layout = ParamLayout(config)
@@ -157,8 +166,11 @@ public final class Model {
         partials = arena.pointer(it.next() ?? 0, as: Double.self)
         gemmScratch = f()
         gemmScratchCount = Model.gemmScratchCount(config, shape)
+        var rest: [Int] = []
+        while let id = it.next() { rest.append(id) }
         Rope.fillTables(cos: ropeCos, sin: ropeSin, maxSeq: config.maxSeq, headDim: config.headDim, theta: config.ropeTheta)
         initParameters(seed: seed)
+        if decodeSlots > 0 { decoder = Decoder(model: self, slots: decodeSlots, ids: rest) }
     }
 
     /// Re-initialises parameters from `seed` and clears gradients and optimiser moments.

@@ -22,7 +22,7 @@ public final class Trainer {
     /// The arena a config needs, without allocating it.
     public static func plan(_ config: TrainerConfig) throws -> MemoryPlan {
         try config.validate()
-        return try Model.plan(config.model, config.shape)
+        return try Model.plan(config.model, config.shape, decodeSlots: config.rolloutSlots)
     }
 
     public init(_ config: TrainerConfig) throws {
@@ -31,7 +31,8 @@ public final class Trainer {
             throw invalid("vocab must be ≥ 259 for the byte tokenizer (got \(config.model.vocab))")
         }
         self.config = config
-        model = try Model(config: config.model, shape: config.shape, threads: config.threads, seed: config.seed)
+        model = try Model(config: config.model, shape: config.shape, threads: config.threads, seed: config.seed,
+                          decodeSlots: config.rolloutSlots)
         rng = Rng(seed: config.seed ^ 0x5EED_5EED_5EED_5EED)
     }
 

@@ -12,6 +12,8 @@ public struct TrainerConfig: Equatable, Sendable {
     public var totalSteps: Int = 1000
     public var adam = AdamWHyper()
     public var gradClip: Float = 1.0
+    /// Concurrent rollout sequences the model's decoder (KV cache) holds; 0 = no decoder.
+    public var rolloutSlots: Int = 64
 
     public init() { adam.weightDecay = 0.01 }
 
@@ -19,7 +21,7 @@ public struct TrainerConfig: Equatable, Sendable {
     public var schedule: LRSchedule { LRSchedule(lr: lr, minLR: minLR, warmup: warmup, total: totalSteps) }
 
     public func validate() throws {
-        try Model.validate(model, shape)
+        try Model.validate(model, shape, decodeSlots: rolloutSlots)
         guard threads >= 1 && threads <= 64 else { throw invalid("threads must be in 1...64 (got \(threads))") }
         guard lr.isFinite && lr > 0 && lr < 10 else { throw invalid("lr must be in (0, 10) (got \(lr))") }
         guard minLR.isFinite && minLR >= 0 && minLR <= lr else { throw invalid("min_lr must be in [0, lr] (got \(minLR))") }
