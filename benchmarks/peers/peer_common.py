@@ -1,0 +1,101 @@
+"""Shared helpers for the PyTorch peer benchmarks.
+
+The model mirrors libibtpo's Llama-style policy: vocab 259 (256 bytes + BOS/EOS/PAD),
+RMSNorm eps 1e-5, RoPE theta 10000 (rotate-half), SwiGLU MLP, no biases,
+tied input/output embeddings, float32.
+"""
+import os
+import statistics
+import sys
+
+VOCAB = 259
+BOS, EOS, PAD = 256, 257, 258
+
+CONFIGS = {
+    "tiny": dict(d_model=128, n_layers=4, n_heads=4, n_kv_heads=4, d_ff=384, seq=64, batch=32),
+    "small": dict(d_model=256, n_layers=6, n_heads=8, n_kv_heads=8, d_ff=768, seq=128, batch=32),
+}
+
+
+def set_threads_env(threads: int) -> None:
+    """Must run before `import torch`: pins every OpenMP/MKL pool to `threads`."""
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[k] = str(threads)
+
+
+def set_torch_threads(torch, threads: int) -> None:
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # already set (only allowed once per process)
+    assert torch.get_num_threads() == threads, torch.get_num_threads()
+
+
+def llama_config(name: str, attn: str = "sdpa"):
+    from transformers import LlamaConfig
+
+    c = CONFIGS[name]
+    cfg = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=c["d_model"],
+        intermediate_size=c["d_ff"],
+        num_hidden_layers=c["n_layers"],
+        num_attention_heads=c["n_heads"],
+        num_key_value_heads=c["n_kv_heads"],
+        hidden_act="silu",
+        max_position_embeddings=max(512, c["seq"] * 2),
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        attention_bias=False,
+        mlp_bias=False,
+        tie_word_embeddings=True,
+        bos_token_id=BOS,
+        eos_token_id=EOS,
+        pad_token_id=PAD,
+        torch_dtype="float32",
+    )
+    cfg._attn_implementation = attn
+    return cfg
+
+
+def build_hf_model(torch, name: str, attn: str = "sdpa", seed: int = 0):
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = llama_config(name, attn)
+    model = LlamaForCausalLM(cfg).to(torch.float32)
+    # Check the architecture really is what we claim.
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr(), "embeddings not tied"
+    assert all(b is None for m in model.modules() for b in [getattr(m, "bias", None)] if isinstance(m, torch.nn.Linear))
+    got = getattr(model.config, "_attn_implementation", attn)
+    assert got == attn, (got, attn)
+    return model
+
+
+def n_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def emit(**kv) -> None:
+    parts = []
+    for k, v in kv.items():
+        if isinstance(v, float):
+            v = f"{v:.1f}" if abs(v) >= 100 else f"{v:.3f}"
+        parts.append(f"{k}={v}")
+    print(" ".join(parts), flush=True)
+
+
+def loadavg() -> str:
+    try:
+        return os.getloadavg().__repr__()
+    except OSError:
+        return "?"
+
+
+def log(msg: str) -> None:
+    print(f"# {msg}", file=sys.stderr, flush=True)
