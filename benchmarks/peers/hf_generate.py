@@ -48,7 +48,7 @@ def child(a):
         else:
             kw.update(do_sample=False)
         times = []
-        with torch.inference_mode():
+        with torch.inference_mode(), pc.ForeignCPU() as noise:
             i = 0
             while i < 1 + a.repeats or (sum(times) < a.min_time and i < 1 + a.max_repeats):
                 torch.manual_seed(100 + i)
@@ -73,6 +73,7 @@ def child(a):
             prompt_len=a.prompt_len,
             new_tokens=a.new_tokens,
             repeats=len(times),
+            foreign_cpu=noise.value,
         )
 
 
@@ -104,7 +105,8 @@ def main():
                        "--min-time", str(a.min_time), "--max-repeats", str(a.max_repeats)]
                 if a.sample:
                     cmd.append("--sample")
-                rc |= subprocess.run(cmd).returncode
+                env = dict(os.environ, PEERS_IDLE_BEFORE=f'{pc.wait_idle():.2f}')
+                rc |= subprocess.run(cmd, env=env).returncode
     return rc
 
 

@@ -82,6 +82,9 @@ def median(xs):
 
 
 def emit(**kv) -> None:
+    """Print one parseable `key=value ...` line on stdout (adds idle_before if the parent measured it)."""
+    if os.environ.get("PEERS_IDLE_BEFORE"):
+        kv["idle_before"] = float(os.environ["PEERS_IDLE_BEFORE"])
     parts = []
     for k, v in kv.items():
         if isinstance(v, float):
@@ -99,3 +102,67 @@ def loadavg() -> str:
 
 def log(msg: str) -> None:
     print(f"# {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- machine noise
+# The machines are shared 2-core boxes; OpenMP 2-thread runs collapse when another
+# process takes a core. We (a) wait for an idle machine before each measurement and
+# (b) report how much CPU *other* processes used during the timed region.
+
+def _cpu_times():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]  # idle + iowait
+    return sum(v[:8]), idle  # exclude guest columns (already in user)
+
+
+def _self_cpu_ticks():
+    with open("/proc/self/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime of this process (all threads)
+
+
+def idle_fraction(interval: float = 0.5) -> float:
+    import time
+
+    t0, i0 = _cpu_times()
+    time.sleep(interval)
+    t1, i1 = _cpu_times()
+    return (i1 - i0) / max(1, t1 - t0)
+
+
+def wait_idle(threshold: float = 0.9, max_wait: float = None, interval: float = 1.0) -> float:
+    """Block until the machine is >= threshold idle (all cores), or max_wait seconds passed.
+
+    PEERS_IDLE_WAIT (seconds, default 120) sets max_wait; 0 disables waiting.
+    Returns the last measured idle fraction.
+    """
+    import time
+
+    if max_wait is None:
+        max_wait = float(os.environ.get("PEERS_IDLE_WAIT", "120"))
+    start = time.time()
+    while True:
+        f = idle_fraction(interval)
+        if f >= threshold or time.time() - start >= max_wait:
+            if f < threshold:
+                log(f"machine still busy after {max_wait:.0f}s (idle {f:.0%}); measuring anyway")
+            return f
+        log(f"waiting for idle machine (idle {f:.0%}, load {loadavg()})")
+
+
+class ForeignCPU:
+    """Fraction of the machine's CPU capacity used by *other* processes during a block."""
+
+    def __enter__(self):
+        self.t0, self.i0 = _cpu_times()
+        self.s0 = _self_cpu_ticks()
+        return self
+
+    def __exit__(self, *exc):
+        t1, i1 = _cpu_times()
+        s1 = _self_cpu_ticks()
+        total = max(1, t1 - self.t0)
+        busy = (t1 - self.t0) - (i1 - self.i0)
+        self.value = max(0.0, (busy - (s1 - self.s0)) / total)
+        return False

@@ -57,6 +57,7 @@ def child(a):
     data = torch.randint(0, 256, (a.warmup + a.steps, B, T + 1), generator=g)
 
     times, losses = [], []
+    noise = pc.ForeignCPU().__enter__()
     for i in range(a.warmup + a.steps):
         x, y = data[i, :, :-1], data[i, :, 1:]
         t0 = time.perf_counter()
@@ -69,6 +70,7 @@ def child(a):
         losses.append(loss.item())
         if i >= a.warmup:
             times.append(dt)
+    noise.__exit__(None, None, None)
     med = pc.median(times)
     pc.emit(
         peer="torch-train",
@@ -84,6 +86,7 @@ def child(a):
         params=pc.n_params(model),
         loss=losses[-1],
         torch=torch.__version__,
+        foreign_cpu=noise.value,
     )
 
 
@@ -113,7 +116,8 @@ def main():
                         cmd = [sys.executable, os.path.abspath(__file__), "--child", "--config", cfg,
                                "--threads", th, "--impl", impl, "--attn", attn, "--adamw", adamw,
                                "--warmup", str(a.warmup), "--steps", str(steps)]
-                        r = subprocess.run(cmd)
+                        env = dict(os.environ, PEERS_IDLE_BEFORE=f'{pc.wait_idle():.2f}')
+                        r = subprocess.run(cmd, env=env)
                         rc |= r.returncode
     return rc
 
