@@ -83,6 +83,7 @@ def median(xs):
 
 def emit(**kv) -> None:
     """Print one parseable `key=value ...` line on stdout (adds idle_before if the parent measured it)."""
+    kv["omp_wait"] = os.environ.get("OMP_WAIT_POLICY", "default").lower()
     if os.environ.get("PEERS_IDLE_BEFORE"):
         kv["idle_before"] = float(os.environ["PEERS_IDLE_BEFORE"])
     parts = []

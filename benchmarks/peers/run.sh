@@ -8,6 +8,8 @@
 #   PEERS_TRL       1 = also install TRL and run trl_grpo.py (default 1; 0 skips it)
 #   PEERS_QUICK     1 = few steps/repeats (smoke test, numbers not meaningful)
 #   PEERS_IDLE_WAIT max seconds to wait for an idle machine before each measurement (default 120)
+#   PEERS_ROUNDS    repeat the whole suite N times (default 1); summarise with summarize.py
+#   PEERS_ATTN      HF attention implementation(s) (default "eager": faster than sdpa here, see README)
 #   PEERS_VENV      virtualenv location (default benchmarks/.venv)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,9 +28,13 @@ else
     train_args=(); gen_args=(); grpo_args=()
 fi
 
-"$PY" "$HERE/torch_train.py" --configs "$CONFIGS" --threads "$THREADS" --impl hf,plain "${train_args[@]}"
-"$PY" "$HERE/hf_generate.py" --configs "$CONFIGS" --threads "$THREADS" "${gen_args[@]}"
-if [ "$PEERS_TRL" = 1 ]; then
-    "$PY" "$HERE/trl_grpo.py" --threads "$THREADS" "${grpo_args[@]}"
-fi
+ATTN="${PEERS_ATTN:-eager}"
+for round in $(seq 1 "${PEERS_ROUNDS:-1}"); do
+    echo "# bench-peers: round $round $(uptime)" >&2
+    "$PY" "$HERE/torch_train.py" --configs "$CONFIGS" --threads "$THREADS" --impl hf,plain --attn "$ATTN" "${train_args[@]}"
+    "$PY" "$HERE/hf_generate.py" --configs "$CONFIGS" --threads "$THREADS" --attn "$ATTN" "${gen_args[@]}"
+    if [ "$PEERS_TRL" = 1 ]; then
+        "$PY" "$HERE/trl_grpo.py" --threads "$THREADS" --attn "${ATTN%%,*}" "${grpo_args[@]}"
+    fi
+done
 echo "# bench-peers: done $(uptime)" >&2

@@ -107,7 +107,7 @@ def main():
         return child(a)
     rc = 0
     for cfg in a.configs.split(","):
-        steps = a.steps or {"tiny": 20, "small": 8}[cfg]
+        steps = a.steps or {"tiny": 20, "small": 6}[cfg]
         for impl in a.impl.split(","):
             attns = a.attn.split(",") if impl == "hf" else ["sdpa"]
             for attn in attns:
