@@ -9,7 +9,8 @@
 #   PEERS_QUICK     1 = few steps/repeats (smoke test, numbers not meaningful)
 #   PEERS_IDLE_WAIT max seconds to wait for an idle machine before each measurement (default 120)
 #   PEERS_ROUNDS    repeat the whole suite N times (default 1); summarise with summarize.py
-#   PEERS_ATTN      HF attention implementation(s) (default "eager": faster than sdpa here, see README)
+#   PEERS_ATTN      HF attention implementation(s) (default "eager,sdpa": neither wins everywhere, see README;
+#                   TRL uses the first one)
 #   PEERS_VENV      virtualenv location (default benchmarks/.venv)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,7 +29,7 @@ else
     train_args=(); gen_args=(); grpo_args=()
 fi
 
-ATTN="${PEERS_ATTN:-eager}"
+ATTN="${PEERS_ATTN:-eager,sdpa}"
 for round in $(seq 1 "${PEERS_ROUNDS:-1}"); do
     echo "# bench-peers: round $round $(uptime)" >&2
     "$PY" "$HERE/torch_train.py" --configs "$CONFIGS" --threads "$THREADS" --impl hf,plain --attn "$ATTN" "${train_args[@]}"

@@ -20,6 +20,10 @@ MAIN = {"torch-train": "tokens_per_s", "hf-generate": "tokens_per_s", "trl-grpo"
 SHOW = ["peer", "impl", "attn", "mode", "config", "threads", "seqs", "omp_wait"]
 
 
+def fmt(v):
+    return f"{v:.1f}" if abs(v) >= 100 else f"{v:.3f}"
+
+
 def parse(line):
     kv = OrderedDict()
     for part in line.split():
@@ -53,16 +57,16 @@ def main():
         for d, m, clean, allv in rows:
             vals = clean or allv
             print(" ".join(f"{k}={v}" for k, v in d.items()) +
-                  f" {m}_median={statistics.median(vals):.1f} n={len(vals)} n_noisy={len(allv) - len(clean)}")
+                  f" {m}_median={fmt(statistics.median(vals))} n={len(vals)} n_noisy={len(allv) - len(clean)}")
         return
     hdr = SHOW + ["metric", "median_clean", "n_clean", "min..max_clean", "median_all", "n_all"]
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     for d, m, clean, allv in rows:
-        rng = f"{min(clean):.1f}..{max(clean):.1f}" if clean else "-"
-        med_c = f"{statistics.median(clean):.1f}" if clean else "-"
+        rng = f"{fmt(min(clean))}..{fmt(max(clean))}" if clean else "-"
+        med_c = fmt(statistics.median(clean)) if clean else "-"
         cells = [d.get(k, "") for k in SHOW] + [m, med_c, str(len(clean)), rng,
-                                                 f"{statistics.median(allv):.1f}", str(len(allv))]
+                                                 fmt(statistics.median(allv)), str(len(allv))]
         print("| " + " | ".join(cells) + " |")
 
 
