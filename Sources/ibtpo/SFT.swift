@@ -14,7 +14,7 @@ struct SFT: ParsableCommand {
     @Option(help: "Peak learning rate (warmup 5%, cosine to 10%).") var lr: Float = 3e-3
     @Option(help: "Checkpoint to start from (same model config).") var initFrom: String?
     @Option(help: "Where to write the checkpoint.") var out: String = "runs/sft.ckpt"
-    @Option(help: "Held-out problems for the final greedy evaluation (0 = skip).") var evalCount: Int = 256
+    @OptionGroup var evalOpts: EvalOptions
 
     func run() throws {
         try reportingErrors {
@@ -48,12 +48,7 @@ struct SFT: ParsableCommand {
             try makeDirectories(parentDirectory(out))
             try Checkpoint.save(trainer, path: out)
             print("checkpoint: \(out)")
-            if evalCount > 0 {
-                let maxNew = seq - 2
-                let r = try trainer.evaluateGreedy(task: task, count: evalCount, maxNew: maxNew)
-                print("eval (\(r.problems) held-out problems): greedy accuracy \(fmt(r.greedyAccuracy * 100, 1))%, "
-                    + "mean length \(fmt(r.meanLength, 1)) tokens, truncated \(fmt(r.truncatedFraction * 100, 1))%")
-            }
+            if evalOpts.evalCount > 0 { try evalOpts.run(trainer, task: task, maxNew: seq - 2) }
         }
     }
 }

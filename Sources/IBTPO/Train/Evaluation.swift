@@ -3,29 +3,74 @@ public struct EvalResult: Sendable {
     public var problems = 0
     /// Mean reward of greedy completions (= accuracy for 0/1 rewards).
     public var greedyAccuracy = 0.0
-    /// Mean completion length in tokens (EOS excluded).
+    /// Samples per problem for avg@k / pass@k (0 when not measured).
+    public var k = 0
+    /// Mean reward over all k samples of all problems.
+    public var avgAtK = 0.0
+    /// Fraction of problems with at least one sample of reward 1.
+    public var passAtK = 0.0
+    /// Mean completion length in tokens (EOS excluded), over greedy and sampled completions.
     public var meanLength = 0.0
     /// Fraction of completions cut by the length cap.
     public var truncatedFraction = 0.0
+    public var seconds = 0.0
 }
 
 extension Trainer {
-    /// Greedy accuracy on the first `count` problems of `split` (default: test), using the
-    /// reference decoder. Deterministic: no randomness is involved.
-    public func evaluateGreedy(task: any TrainingTask, split: Split = .test, count: Int, maxNew: Int) throws -> EvalResult {
+    /// The trainer's KV-cached sampler (requires `config.rolloutSlots > 0`).
+    public func sampler() throws -> RolloutSampler {
+        if let s = rolloutSampler { return s }
+        let s = try RolloutSampler(model: model)
+        rolloutSampler = s
+        return s
+    }
+
+    /// Evaluates the first `count` problems of `split`: greedy accuracy, and when k > 0,
+    /// avg@k and pass@k with `sampling` (temperature, top-k, top-p). Prompts are encoded as
+    /// [BOS] prompt; completions end at EOS or `sampling.maxNewTokens`. Randomness comes
+    /// only from `seed` (the trainer's RNG is untouched), so results are reproducible.
+    /// Parameters and optimiser state are not modified.
+    public func evaluate(task: any TrainingTask, split: Split = .test, count: Int, k: Int,
+                         sampling: SamplingParams, seed: UInt64) throws -> EvalResult {
+        guard count >= 1 && count <= 1 << 20 else { throw invalid("evaluation count must be in 1...1048576 (got \(count))") }
+        guard k >= 0 && k <= 1024 else { throw invalid("k must be in 0...1024 (got \(k))") }
+        let t0 = monotonicSeconds()
+        let s = try sampler()
         let problems = (0..<count).map { task.problem(split: split, index: $0) }
-        let prompts = problems.map { tokenizer.encode($0.prompt) }
-        let outs = try referenceGreedy(prompts: prompts, maxNew: maxNew)
+        let prompts = problems.map { [tokenizer.bos] + tokenizer.encode($0.prompt) }
+        var greedyParams = sampling
+        greedyParams.temperature = 0
         var r = EvalResult()
         r.problems = count
-        var reward = 0.0, length = 0.0, truncated = 0.0
-        for (p, o) in zip(problems, outs) {
-            reward += Double(task.reward(for: p, completion: tokenizer.decode(o.tokens)))
-            length += Double(o.tokens.count)
-            truncated += o.truncated ? 1 : 0
+        var lengths = 0.0, truncated = 0.0, completions = 0.0
+        let greedy = try s.generate(prompts: prompts, samplesPerPrompt: 1, params: greedyParams, seed: seed)
+        var correct = 0.0
+        for (i, o) in greedy.enumerated() {
+            correct += Double(task.reward(for: problems[i], completion: tokenizer.decode(o.tokens)))
+            lengths += Double(o.tokens.count); truncated += o.finish == .length ? 1 : 0; completions += 1
         }
-        let n = Double(max(1, count))
-        r.greedyAccuracy = reward / n; r.meanLength = length / n; r.truncatedFraction = truncated / n
+        r.greedyAccuracy = correct / Double(count)
+        if k > 0 {
+            let sampled = try s.generate(prompts: prompts, samplesPerPrompt: k, params: sampling, seed: seed &+ 1)
+            var sum = 0.0, pass = 0.0
+            for p in 0..<count {
+                var any = false
+                for g in 0..<k {
+                    let o = sampled[p * k + g]
+                    let rew = Double(task.reward(for: problems[p], completion: tokenizer.decode(o.tokens)))
+                    sum += rew
+                    if rew >= 1 { any = true }
+                    lengths += Double(o.tokens.count); truncated += o.finish == .length ? 1 : 0; completions += 1
+                }
+                if any { pass += 1 }
+            }
+            r.k = k
+            r.avgAtK = sum / Double(count * k)
+            r.passAtK = pass / Double(count)
+        }
+        r.meanLength = lengths / completions
+        r.truncatedFraction = truncated / completions
+        r.seconds = monotonicSeconds() - t0
         return r
     }
 }

@@ -18,6 +18,7 @@ public final class Trainer {
     public let tokenizer = ByteTokenizer()
     public internal(set) var step = 0
     public var rng: Rng
+    var rolloutSampler: RolloutSampler?
 
     /// The arena a config needs, without allocating it.
     public static func plan(_ config: TrainerConfig) throws -> MemoryPlan {

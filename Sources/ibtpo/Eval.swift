@@ -1,0 +1,48 @@
+import ArgumentParser
+import IBTPO
+
+/// Held-out evaluation settings shared by `sft`, `eval` and `train`.
+struct EvalOptions: ParsableArguments {
+    @Option(help: "Held-out (test split) problems to evaluate (0 = skip).") var evalCount: Int = 256
+    @Option(help: "Samples per problem for avg@k and pass@k (0 = greedy only).") var k: Int = 8
+    @Option(help: "Sampling temperature for avg@k.") var temperature: Float = 0.7
+    @Option(help: "Top-k for avg@k (0 = off).") var topK: Int = 20
+    @Option(help: "Top-p for avg@k (1 = off).") var topP: Float = 0.95
+    @Option(help: "Evaluation seed.") var evalSeed: UInt64 = 12345
+
+    func run(_ trainer: Trainer, task: any TrainingTask, maxNew: Int) throws {
+        let params = SamplingParams(temperature: temperature, topK: topK, topP: topP, maxNewTokens: maxNew)
+        let r = try trainer.evaluate(task: task, count: evalCount, k: k, sampling: params, seed: evalSeed)
+        var line = "eval (\(r.problems) held-out \(task.name) problems): greedy \(fmt(r.greedyAccuracy * 100, 1))%"
+        if r.k > 0 {
+            line += ", avg@\(r.k) \(fmt(r.avgAtK * 100, 1))%, pass@\(r.k) \(fmt(r.passAtK * 100, 1))% "
+                + "(T=\(fmt(Double(temperature), 2)), top-k \(topK), top-p \(fmt(Double(topP), 2)))"
+        }
+        line += ", mean length \(fmt(r.meanLength, 1)), truncated \(fmt(r.truncatedFraction * 100, 1))%, \(fmt(r.seconds, 1)) s"
+        print(line)
+    }
+}
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval", abstract: "Evaluate a checkpoint on a task's held-out split: greedy accuracy, avg@k, pass@k.")
+    @OptionGroup var opts: ModelOptions
+    @OptionGroup var taskOpts: TaskOptions
+    @OptionGroup var evalOpts: EvalOptions
+    @Option(help: "Checkpoint to evaluate.") var checkpoint: String
+    @Option(help: "Context length (prompt + completion + 2).") var seq: Int = 96
+
+    func run() throws {
+        try reportingErrors {
+            let header = try Checkpoint.readHeader(path: checkpoint)
+            var cfg = TrainerConfig()
+            cfg.model = header.config
+            cfg.batch = 1; cfg.seq = min(seq, header.config.maxSeq); cfg.threads = opts.threads
+            let trainer = try Trainer(cfg)
+            try Checkpoint.load(trainer, path: checkpoint)
+            let task = try taskOpts.load(maxTokens: cfg.seq)
+            print("checkpoint \(checkpoint): step \(trainer.step), \(ParamLayout(cfg.model).parameterCount) parameters")
+            try evalOpts.run(trainer, task: task, maxNew: cfg.seq - 2)
+        }
+    }
+}
