@@ -47,7 +47,7 @@ extension Trainer {
         var correct = 0.0
         for (i, o) in greedy.enumerated() {
             correct += Double(task.reward(for: problems[i], completion: tokenizer.decode(o.tokens)))
-            lengths += Double(o.tokens.count); truncated += o.finish == .length ? 1 : 0; completions += 1
+            lengths += Double(o.tokens.count - (o.finish == .eos ? 1 : 0)); truncated += o.finish == .length ? 1 : 0; completions += 1
         }
         r.greedyAccuracy = correct / Double(count)
         if k > 0 {
@@ -60,7 +60,7 @@ extension Trainer {
                     let rew = Double(task.reward(for: problems[p], completion: tokenizer.decode(o.tokens)))
                     sum += rew
                     if rew >= 1 { any = true }
-                    lengths += Double(o.tokens.count); truncated += o.finish == .length ? 1 : 0; completions += 1
+                    lengths += Double(o.tokens.count - (o.finish == .eos ? 1 : 0)); truncated += o.finish == .length ? 1 : 0; completions += 1
                 }
                 if any { pass += 1 }
             }
