@@ -273,15 +273,23 @@ header-check:
 
 # ---- Running ------------------------------------------------------------------------
 
+# Training and decoding speed, each with the BLIS peak measured in the same run.
 bench: build
 	$(DIST)/bin/ibtpo bench $(BENCH_ARGS)
+	$(DIST)/bin/ibtpo bench --decode $(BENCH_ARGS)
 
+# PyTorch / Hugging Face on the same shapes and threads (installs torch into
+# benchmarks/.venv on first use), then libibtpo, then the ratios of the two.
 bench-peers: build
-	@if [ -x benchmarks/peers/run.sh ] || [ -f benchmarks/peers/run.sh ]; then \
-	  echo "== peers (benchmarks/peers/run.sh)"; bash benchmarks/peers/run.sh; \
-	else echo "bench-peers: benchmarks/peers/run.sh not present, peers skipped"; fi
+	@mkdir -p .build-bench
+	@if [ -f benchmarks/peers/run.sh ]; then \
+	  echo "== peers (benchmarks/peers/run.sh)"; bash benchmarks/peers/run.sh | tee .build-bench/peers.txt; \
+	else echo "bench-peers: benchmarks/peers/run.sh not present, peers skipped"; : > .build-bench/peers.txt; fi
 	@echo "== libibtpo"
-	$(DIST)/bin/ibtpo bench $(BENCH_ARGS)
+	$(DIST)/bin/ibtpo bench $(BENCH_ARGS) | tee .build-bench/ours.txt
+	$(DIST)/bin/ibtpo bench --decode $(BENCH_ARGS) | tee -a .build-bench/ours.txt
+	@echo "== ratios (libibtpo / best PyTorch variant, same run)"
+	@$(PYTHON) benchmarks/compare.py .build-bench/peers.txt .build-bench/ours.txt
 
 demo: build
 	$(DIST)/bin/ibtpo demo
