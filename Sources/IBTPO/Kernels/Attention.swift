@@ -56,9 +56,8 @@ public enum Attention {
                 // dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale, causal
                 for i in 0..<T {
                     let pr = pb + i * T, dr = db + i * T
-                    var dot: Float = 0
-                    for j in 0...i { dot += pr[j] * dr[j] }
-                    for j in 0...i { dr[j] = pr[j] * (dr[j] - dot) * s.scale }
+                    let dt = dot(pr, dr, i + 1)
+                    for j in 0...i { dr[j] = pr[j] * (dr[j] - dt) * s.scale }
                     for j in (i + 1)..<T { dr[j] = 0 }
                 }
                 // dQ = dS K   (T×d)

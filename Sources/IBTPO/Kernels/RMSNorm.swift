@@ -21,9 +21,7 @@ public enum RMSNorm {
         for r in r0..<r1 {
             let xr = x + r * c, dyr = dy + r * c, dxr = dx + r * c
             let s = rstd[r]
-            var dot: Float = 0
-            for j in 0..<c { dot += w[j] * dyr[j] * xr[j] }
-            let m = dot * s * s / Float(c)
+            let m = dot3(w, dyr, xr, c) * s * s / Float(c)
             if accumulate {
                 for j in 0..<c { dxr[j] += s * (w[j] * dyr[j] - xr[j] * m) }
             } else {

@@ -53,3 +53,36 @@ func fastExp(_ x: Float) -> Float { simdExp(SIMD8<Float>(repeating: x))[0] }
 
 /// Horizontal sum of a SIMD8.
 @inline(__always) func hsum(_ v: SIMD8<Float>) -> Float { v.sum() }
+
+/// Σ a[i]·b[i] for i < n, with two SIMD8 accumulators (fixed order for a given n).
+@inline(__always)
+func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+    var i = 0
+    while i + 16 <= n {
+        a0.addProduct(UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self),
+                      UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self))
+        a1.addProduct(UnsafeRawPointer(a + i + 8).loadUnaligned(as: SIMD8<Float>.self),
+                      UnsafeRawPointer(b + i + 8).loadUnaligned(as: SIMD8<Float>.self))
+        i += 16
+    }
+    var s = (a0 + a1).sum()
+    while i < n { s += a[i] * b[i]; i += 1 }
+    return s
+}
+
+/// Σ a[i]·b[i]·c[i] for i < n (SIMD8, fixed order for a given n).
+@inline(__always)
+func dot3(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= n {
+        let va = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+        let vb = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+        acc.addProduct(va * vb, UnsafeRawPointer(c + i).loadUnaligned(as: SIMD8<Float>.self))
+        i += 8
+    }
+    var s = acc.sum()
+    while i < n { s += a[i] * b[i] * c[i]; i += 1 }
+    return s
+}
