@@ -64,6 +64,7 @@ final class TreeTests: XCTestCase {
         XCTAssertEqual(t.expandable(lengthCap: 5), [0, 4])     // node 1 fills the cap (5 ≥ 5)
         XCTAssertEqual(t.expandable(lengthCap: 4), [0])
         XCTAssertEqual(t.expandable(lengthCap: 3), [])
+        XCTAssertEqual(t.expandable(lengthCap: 100, includeRoot: false), [1, 4])
         print("tree: expandable nodes under caps 100/5/4/3 checked")
     }
 

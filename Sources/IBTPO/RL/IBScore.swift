@@ -73,8 +73,9 @@ public enum IBScore {
 public enum BranchSelection {
     /// The K expandable nodes with the highest IB-Score; ties: lower depth, then lower id.
     /// A childless expandable node (only a root before round 1) scores 0.
-    public static func ib(_ tree: RolloutTree, k: Int, lengthCap: Int, config: RLConfig) -> [Int] {
-        let cand = tree.expandable(lengthCap: lengthCap).map { id -> (id: Int, depth: Int, s: Double) in
+    public static func ib(_ tree: RolloutTree, k: Int, lengthCap: Int, config: RLConfig,
+                          includeRoot: Bool = true) -> [Int] {
+        let cand = tree.expandable(lengthCap: lengthCap, includeRoot: includeRoot).map { id -> (id: Int, depth: Int, s: Double) in
             (id, tree[id].depth, IBScore.score(tree, node: id, config: config)?.score ?? 0)
         }
         let sorted = cand.sorted { a, b in
@@ -87,8 +88,9 @@ public enum BranchSelection {
 
     /// K distinct expandable nodes, uniformly at random (partial Fisher–Yates over the
     /// id-ordered candidates, one `rng.nextInt` per pick). Fewer if fewer are expandable.
-    public static func random(_ tree: RolloutTree, k: Int, lengthCap: Int, rng: inout Rng) -> [Int] {
-        var cand = tree.expandable(lengthCap: lengthCap)
+    public static func random(_ tree: RolloutTree, k: Int, lengthCap: Int, includeRoot: Bool = true,
+                              rng: inout Rng) -> [Int] {
+        var cand = tree.expandable(lengthCap: lengthCap, includeRoot: includeRoot)
         let m = min(max(0, k), cand.count)
         for i in 0..<m {
             let j = i + rng.nextInt(cand.count - i)
@@ -121,21 +123,22 @@ public enum BranchSelection {
     }
 
     /// TreePO-style: every expandable node of depth ≤ maxDepth, ordered by (depth, id).
-    public static func fixed(_ tree: RolloutTree, maxDepth: Int, lengthCap: Int) -> [Int] {
-        tree.expandable(lengthCap: lengthCap).filter { tree[$0].depth <= maxDepth }
+    public static func fixed(_ tree: RolloutTree, maxDepth: Int, lengthCap: Int, includeRoot: Bool = true) -> [Int] {
+        tree.expandable(lengthCap: lengthCap, includeRoot: includeRoot).filter { tree[$0].depth <= maxDepth }
             .sorted { (tree[$0].depth, $0) < (tree[$1].depth, $1) }
     }
 
     /// The selection of `tree.rule` as branch points (node-level rules branch at the node's
     /// end: offset = segment length). `entropy` returns token positions; pass the result to
     /// `RolloutTree.branchNodes(for:)` to get the nodes to continue from.
+    /// The entropy rule ignores `includeRoot` (its candidates are tokens, not nodes).
     public static func select(_ rule: BranchRule, tree: RolloutTree, k: Int, lengthCap: Int, config: RLConfig,
-                              fixedMaxDepth: Int, rng: inout Rng) -> [BranchPoint] {
+                              fixedMaxDepth: Int, includeRoot: Bool = true, rng: inout Rng) -> [BranchPoint] {
         let ids: [Int]
         switch rule {
-        case .ib: ids = ib(tree, k: k, lengthCap: lengthCap, config: config)
-        case .random: ids = random(tree, k: k, lengthCap: lengthCap, rng: &rng)
-        case .fixed: ids = fixed(tree, maxDepth: fixedMaxDepth, lengthCap: lengthCap)
+        case .ib: ids = ib(tree, k: k, lengthCap: lengthCap, config: config, includeRoot: includeRoot)
+        case .random: ids = random(tree, k: k, lengthCap: lengthCap, includeRoot: includeRoot, rng: &rng)
+        case .fixed: ids = fixed(tree, maxDepth: fixedMaxDepth, lengthCap: lengthCap, includeRoot: includeRoot)
         case .entropy: return entropy(tree, k: k, lengthCap: lengthCap)
         }
         return ids.map { BranchPoint(node: $0, offset: tree[$0].tokens.count) }

@@ -83,6 +83,8 @@ public struct TreeConfig: Equatable, Sendable {
     public var rule: BranchRule = .ib
     /// `fixed` rule [choice]: expandable nodes of depth ≤ this are all expanded every round.
     public var fixedMaxDepth: Int = 1
+    /// [choice] The root counts as expandable in rounds 2...L (a fresh independent sample).
+    public var expandRoot: Bool = true
 
     public init() {}
 

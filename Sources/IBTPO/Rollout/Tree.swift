@@ -212,9 +212,10 @@ public struct RolloutTree: Equatable, Sendable {
     /// Nodes a new branch may start from (ib-tpo.md §4, [choice]): the root and every
     /// internal node (non-leaf with ≥ 1 child), excluding nodes whose prefix length already
     /// reaches `lengthCap` (total tokens, prompt included). Increasing id order.
-    public func expandable(lengthCap: Int) -> [Int] {
+    /// `includeRoot: false` (option `TreeConfig.expandRoot`) leaves the root out.
+    public func expandable(lengthCap: Int, includeRoot: Bool = true) -> [Int] {
         nodes.filter { n in
-            (n.id == 0 || (!n.isLeaf && !n.children.isEmpty)) && prefixLength(n.id) < lengthCap
+            (n.id == 0 ? includeRoot : (!n.isLeaf && !n.children.isEmpty)) && prefixLength(n.id) < lengthCap
         }.map { $0.id }
     }
 
