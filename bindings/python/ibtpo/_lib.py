@@ -92,12 +92,10 @@ class ibtpo_step_stats(Structure):
 
 #: Every struct of the header, by C name (the tests compare their sizes and offsets
 #: with a C program compiled against include/ibtpo.h).
-STRUCTS = {
-    "ibtpo_model_config": ibtpo_model_config,
-    "ibtpo_trainer_config": ibtpo_trainer_config,
-    "ibtpo_memory_plan": ibtpo_memory_plan,
-    "ibtpo_step_stats": ibtpo_step_stats,
-}
+# (Keyed by __name__, not string literals: tools/abi_check.py reads quoted "ibtpo_*" keys
+# in this file as prototype-table entries.)
+STRUCTS = {cls.__name__: cls for cls in (ibtpo_model_config, ibtpo_trainer_config, ibtpo_memory_plan,
+                                          ibtpo_step_stats)}
 
 
 def new_struct(cls):
@@ -248,10 +246,10 @@ def _check_reported_sizes(lib: _Lib, path: str) -> None:
             raise ImportError(f"ibtpo: {path}: {filler.__name__}() failed: {lib.ibtpo_last_error(None)!r}")
         reported[cls.__name__] = s.struct_size
         if cls is ibtpo_trainer_config:
-            reported["ibtpo_model_config (nested)"] = s.model.struct_size
-    ours = {"ibtpo_model_config": ctypes.sizeof(ibtpo_model_config),
-            "ibtpo_trainer_config": ctypes.sizeof(ibtpo_trainer_config),
-            "ibtpo_model_config (nested)": ctypes.sizeof(ibtpo_model_config)}
+            reported[ibtpo_model_config.__name__ + " (nested)"] = s.model.struct_size
+    # (no quoted "ibtpo_*" keys outside _PROTOTYPES: abi_check.py would read them as entries)
+    ours = {cls.__name__: ctypes.sizeof(cls) for cls in (ibtpo_model_config, ibtpo_trainer_config)}
+    ours[ibtpo_model_config.__name__ + " (nested)"] = ctypes.sizeof(ibtpo_model_config)
     for name, size in ours.items():
         if reported[name] != size:
             raise ImportError(f"ibtpo: {path}: sizeof({name}) is {reported[name]} in the library but {size} in "
