@@ -18,11 +18,11 @@ from . import _lib
 from ._errors import ERR_INVALID_ARGUMENT, _check, error
 from ._lib import LIB
 
-_INT_RANGES = {
-    ctypes.c_int32: (-(2**31), 2**31 - 1),
-    ctypes.c_uint32: (0, 2**32 - 1),
-    ctypes.c_int64: (-(2**63), 2**63 - 1),
-    ctypes.c_uint64: (0, 2**64 - 1),
+_INT_RANGES = {  # ctype: (min, max, C name)
+    ctypes.c_int32: (-(2**31), 2**31 - 1, "int32_t"),
+    ctypes.c_uint32: (0, 2**32 - 1, "uint32_t"),
+    ctypes.c_int64: (-(2**63), 2**63 - 1, "int64_t"),
+    ctypes.c_uint64: (0, 2**64 - 1, "uint64_t"),
 }
 _FLOATS = (ctypes.c_float, ctypes.c_double)
 
@@ -125,10 +125,10 @@ def _to_c(obj, s, prefix: str):
         elif ctype in _INT_RANGES:
             if isinstance(value, float) or not hasattr(value, "__index__"):
                 raise error(ERR_INVALID_ARGUMENT, f"{where} must be an integer, got {value!r}")
-            lo, hi = _INT_RANGES[ctype]
+            lo, hi, cname = _INT_RANGES[ctype]
             value = int(value)  # bool -> 0/1, numpy ints -> int
             if not lo <= value <= hi:
-                raise error(ERR_INVALID_ARGUMENT, f"{where} = {value} does not fit in {ctype.__name__}")
+                raise error(ERR_INVALID_ARGUMENT, f"{where} = {value} does not fit in {cname}")
             setattr(s, name, value)
         elif ctype in _FLOATS:
             try:
