@@ -47,7 +47,10 @@ def _as_c_array(x: Any, ctype, typecode: str, what: str, shape: tuple[int, int])
                 raise error(ERR_INVALID_ARGUMENT, f"{what} must hold numbers, got dtype {x.dtype}")
         a = _np.ascontiguousarray(x, dtype=want)
         return a.ctypes.data_as(ctypes.POINTER(ctype)), a
-    rows = list(x) if not isinstance(x, (str, bytes)) else None
+    try:
+        rows = None if isinstance(x, (str, bytes)) else list(x)
+    except TypeError:
+        rows = None
     if rows is None or len(rows) != batch:
         n = "?" if rows is None else len(rows)
         raise error(ERR_INVALID_ARGUMENT, f"{what} must be {batch} rows (batch) of {seq} values (seq); "
