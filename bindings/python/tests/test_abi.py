@@ -89,3 +89,24 @@ def test_struct_sizes_reported_by_the_library():
 def test_dataclasses_mirror_the_structs():
     for dc, st in [(ibtpo.ModelConfig, _lib.ibtpo_model_config), (ibtpo.TrainerConfig, _lib.ibtpo_trainer_config)]:
         assert [f.name for f in dataclasses.fields(dc)] == [n for n, _ in st._fields_ if n != "struct_size"]
+
+
+@needs_header
+def test_abi_check_notices_a_wrong_table(tmp_path):
+    """`make abi-check` parses this table: a dropped argtype or entry must make it fail."""
+    import sys
+    src = open(_lib.__file__).read()
+    broken = {
+        "arity": src.replace('"ibtpo_trainer_save": (ibtpo_status, [ibtpo_trainer_p, c_char_p])',
+                             '"ibtpo_trainer_save": (ibtpo_status, [ibtpo_trainer_p])'),
+        "missing": src.replace('    "ibtpo_trainer_get_step": (ibtpo_status, [ibtpo_trainer_p, POINTER(c_int64)]),\n', ""),
+    }
+    for name, text in broken.items():
+        assert text != src, name
+        p = tmp_path / f"{name}.py"
+        p.write_text(text)
+        r = subprocess.run([sys.executable, os.path.join(REPO, "tools", "abi_check.py"), "--header", HEADER,
+                            "--lib", os.devnull + ".none", "--py-table", str(p)], capture_output=True, text=True)
+        assert r.returncode == 1
+        assert ("ibtpo_trainer_save takes 1 argtypes" in r.stdout) if name == "arity" else \
+            ("ibtpo_trainer_get_step is declared in the header but missing" in r.stdout), r.stdout
