@@ -147,8 +147,10 @@ def candidate_paths() -> list[tuple[str, str]]:
         return [("$IBTPO_LIBRARY", env)]  # explicit: never fall back silently
     out = [("package directory", os.path.join(_HERE, "libibtpo.so"))]
     # A source checkout: <repo>/bindings/python/ibtpo/_lib.py -> <repo>/dist/lib/libibtpo.so
+    # (only when the package really sits in a checkout, not in site-packages)
     repo = os.path.normpath(os.path.join(_HERE, "..", "..", ".."))
-    out.append(("source checkout (make lib)", os.path.join(repo, "dist", "lib", "libibtpo.so")))
+    if os.path.exists(os.path.join(repo, "include", "ibtpo.h")):
+        out.append(("source checkout (make lib)", os.path.join(repo, "dist", "lib", "libibtpo.so")))
     found = ctypes.util.find_library("ibtpo")
     if found:
         out.append(("ctypes.util.find_library('ibtpo')", found))
