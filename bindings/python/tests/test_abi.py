@@ -95,7 +95,8 @@ def test_dataclasses_mirror_the_structs():
 def test_abi_check_notices_a_wrong_table(tmp_path):
     """`make abi-check` parses this table: a dropped argtype or entry must make it fail."""
     import sys
-    src = open(_lib.__file__).read()
+    with open(_lib.__file__) as f:
+        src = f.read()
     broken = {
         "arity": src.replace('"ibtpo_trainer_save": (ibtpo_status, [ibtpo_trainer_p, c_char_p])',
                              '"ibtpo_trainer_save": (ibtpo_status, [ibtpo_trainer_p])'),
