@@ -1,0 +1,84 @@
+"""Status codes, the exception type, and the one place statuses become exceptions."""
+from __future__ import annotations
+
+from ._lib import LIB
+
+# Status codes of include/ibtpo.h (values are never reused; new ones are only added).
+OK = 0
+ERR_INVALID_ARGUMENT = 1
+ERR_OUT_OF_MEMORY = 2
+ERR_IO = 3
+ERR_BAD_CHECKPOINT = 4
+ERR_CONFIG_MISMATCH = 5
+ERR_ABORTED = 6
+ERR_CALLBACK_FAILED = 7
+ERR_NOT_SUPPORTED = 8
+ERR_BAD_DATA = 9
+ERR_INTERNAL = 10
+
+#: code -> header macro name
+STATUS_NAMES = {
+    value: "IBTPO_" + name
+    for name, value in dict(globals()).items()
+    if name == "OK" or name.startswith("ERR_")
+}
+
+
+def status_string(code: int) -> str:
+    """The library's static description of a status ("unknown status" for unknown codes)."""
+    code = int(code)
+    if not -(2**31) <= code < 2**31:
+        return "unknown status"  # not representable as ibtpo_status (int32_t)
+    return LIB.ibtpo_status_string(code).decode("utf-8", "replace")
+
+
+def status_name(code: int) -> str:
+    """The header's macro name for `code`, e.g. "IBTPO_ERR_IO", or "IBTPO_UNKNOWN(<code>)"."""
+    return STATUS_NAMES.get(int(code), f"IBTPO_UNKNOWN({int(code)})")
+
+
+class IBTPOError(Exception):
+    """A libibtpo call failed.
+
+    Attributes: ``code`` (the int status), ``status`` (its header name, e.g.
+    ``"IBTPO_ERR_BAD_CHECKPOINT"``) and ``message`` (the library's last error for the call:
+    the handle's ``ibtpo_last_error``, or the calling thread's for handle-less calls).
+    """
+
+    def __init__(self, code: int, message: str = ""):
+        self.code = int(code)
+        self.status = status_name(self.code)
+        self.message = message
+        text = f"{self.status} ({status_string(self.code)})"
+        super().__init__(f"{text}: {message}" if message else text)
+
+    def __reduce__(self):  # picklable (multiprocessing) despite the custom __init__
+        return (type(self), (self.code, self.message))
+
+
+class InvalidArgumentError(IBTPOError, ValueError):
+    """IBTPO_ERR_INVALID_ARGUMENT; also raised for wrong shapes and for a closed trainer."""
+
+
+class BadDataError(IBTPOError, ValueError):
+    """IBTPO_ERR_BAD_DATA: an input value (token, target, weight) is out of range."""
+
+
+_CLASSES = {ERR_INVALID_ARGUMENT: InvalidArgumentError, ERR_BAD_DATA: BadDataError}
+
+
+def error(code: int, message: str = "") -> IBTPOError:
+    """The exception for `code` (the most specific subclass of IBTPOError)."""
+    return _CLASSES.get(int(code), IBTPOError)(code, message)
+
+
+def last_error(handle=None) -> str:
+    """ibtpo_last_error(handle) as str; handle None = this thread's handle-less error."""
+    return LIB.ibtpo_last_error(handle).decode("utf-8", "replace")
+
+
+def _check(status: int, handle=None) -> None:
+    """Raise the matching IBTPOError unless `status` is IBTPO_OK. Call it right after the
+    C call, on the same thread and before any other call on `handle`."""
+    if status != OK:
+        raise error(status, last_error(handle))

@@ -1,0 +1,113 @@
+"""The binding's prototype table and struct mirrors against include/ibtpo.h."""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import importlib.util
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import ibtpo
+from ibtpo import _lib
+
+from conftest import HEADER, REPO
+
+needs_header = pytest.mark.skipif(not os.path.exists(HEADER), reason="not a source checkout")
+
+
+def _fields(cls, prefix=""):
+    """(dotted field name, offset) of every leaf field of a struct mirror."""
+    out = []
+    for name, typ in cls._fields_:
+        off = getattr(cls, name).offset
+        if isinstance(typ, type) and issubclass(typ, ctypes.Structure):
+            out += [(f"{prefix}{name}.{n}", off + o) for n, o in _fields(typ)]
+        else:
+            out.append((prefix + name, off))
+    return out
+
+
+@needs_header
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+def test_struct_layouts_match_the_c_compiler(tmp_path):
+    lines = ["#include <stdio.h>", "#include <stddef.h>", '#include "ibtpo.h"', "int main(void) {"]
+    expected = []
+    for cname, cls in _lib.STRUCTS.items():
+        lines.append(f'  printf("{cname} %zu\\n", sizeof({cname}));')
+        expected.append(f"{cname} {ctypes.sizeof(cls)}")
+        for field, off in _fields(cls):
+            lines.append(f'  printf("{cname}.{field} %zu\\n", offsetof({cname}, {field}));')
+            expected.append(f"{cname}.{field} {off}")
+    lines += ["  return 0;", "}"]
+    (tmp_path / "sizes.c").write_text("\n".join(lines) + "\n")
+    exe = tmp_path / "sizes"
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Werror", "-I", os.path.dirname(HEADER), "-o", str(exe),
+                    str(tmp_path / "sizes.c")], check=True)
+    got = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split("\n")
+    assert [g for g in got if g] == expected
+
+
+@needs_header
+def test_struct_mirrors_have_every_header_field():
+    """Field names and order, parsed from the header's typedef struct blocks."""
+    import re
+    with open(HEADER) as f:
+        text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+    blocks = dict(re.findall(r"typedef struct (ibtpo_\w+) \{(.*?)\}", text, flags=re.S))
+    assert set(blocks) == set(_lib.STRUCTS)
+    for cname, body in blocks.items():
+        names = []
+        for decl in body.split(";"):
+            decl = decl.strip()
+            if decl:
+                names += [n.strip() for n in decl.split(None, 1)[1].split(",")]
+        assert names == [n for n, _ in _lib.STRUCTS[cname]._fields_], cname
+
+
+@needs_header
+def test_prototype_table_matches_header_names_and_arity():
+    spec = importlib.util.spec_from_file_location("abi_check", os.path.join(REPO, "tools", "abi_check.py"))
+    abi = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(abi)
+    header = abi.header_functions(HEADER)
+    table = {name: len(args) for name, (_, args) in _lib._PROTOTYPES.items()}
+    assert table == header
+    assert abi.python_table(_lib.__file__) == header  # what `make abi-check` parses
+
+
+def test_struct_sizes_reported_by_the_library():
+    m, t = _lib.ibtpo_model_config(), _lib.ibtpo_trainer_config()
+    assert _lib.LIB.ibtpo_model_config_default(ctypes.byref(m)) == 0
+    assert _lib.LIB.ibtpo_trainer_config_default(ctypes.byref(t)) == 0
+    assert m.struct_size == ctypes.sizeof(m)
+    assert (t.struct_size, t.model.struct_size) == (ctypes.sizeof(t), ctypes.sizeof(m))
+
+
+def test_dataclasses_mirror_the_structs():
+    for dc, st in [(ibtpo.ModelConfig, _lib.ibtpo_model_config), (ibtpo.TrainerConfig, _lib.ibtpo_trainer_config)]:
+        assert [f.name for f in dataclasses.fields(dc)] == [n for n, _ in st._fields_ if n != "struct_size"]
+
+
+@needs_header
+def test_abi_check_notices_a_wrong_table(tmp_path):
+    """`make abi-check` parses this table: a dropped argtype or entry must make it fail."""
+    import sys
+    with open(_lib.__file__) as f:
+        src = f.read()
+    broken = {
+        "arity": src.replace('"ibtpo_trainer_save": (ibtpo_status, [ibtpo_trainer_p, c_char_p])',
+                             '"ibtpo_trainer_save": (ibtpo_status, [ibtpo_trainer_p])'),
+        "missing": src.replace('    "ibtpo_trainer_get_step": (ibtpo_status, [ibtpo_trainer_p, POINTER(c_int64)]),\n', ""),
+    }
+    for name, text in broken.items():
+        assert text != src, name
+        p = tmp_path / f"{name}.py"
+        p.write_text(text)
+        r = subprocess.run([sys.executable, os.path.join(REPO, "tools", "abi_check.py"), "--header", HEADER,
+                            "--lib", os.devnull + ".none", "--py-table", str(p)], capture_output=True, text=True)
+        assert r.returncode == 1
+        assert ("ibtpo_trainer_save takes 1 argtypes" in r.stdout) if name == "arity" else \
+            ("ibtpo_trainer_get_step is declared in the header but missing" in r.stdout), r.stdout
