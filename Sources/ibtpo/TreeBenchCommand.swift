@@ -15,6 +15,7 @@ struct TreeBenchCommand: ParsableCommand {
     @Option(help: "Top-k (0 = off).") var topK: Int = 20
     @Option(help: "Top-p (1 = off).") var topP: Float = 0.95
     @Option(help: "Maximum completion tokens.") var maxNew: Int = 64
+    @Option(help: "Whether the root is an expandable node (ib-tpo.md §4 [choice]): true or false.") var expandRoot: Bool = true
 
     func run() throws {
         try reportingErrors {
@@ -33,7 +34,7 @@ struct TreeBenchCommand: ParsableCommand {
             print("tree-bench: \(task.name), \(prompts) prompts, checkpoint \(checkpoint), T=\(fmt(Double(temperature), 2)) "
                 + "top-k \(topK) top-p \(fmt(Double(topP), 2)), \(opts.threads) threads")
             let rows = try TreeBench.run(trainer: trainer, task: task, prompts: prompts,
-                                         tree: (shape[0], shape[1], shape[2], shape[3]), sampling: sampling, seed: opts.seed)
+                                         tree: (shape[0], shape[1], shape[2], shape[3]), sampling: sampling, seed: opts.seed, expandRoot: expandRoot)
             let base = rows.first?.trajectoriesPerKTokens ?? 1
             print("\(padR("sampler", 34)) \(padL("traj", 5)) \(padL("gen tok", 8)) \(padL("traj/1k", 8)) \(padL("vs G=8", 7)) "
                 + "\(padL("Eff-Rate", 9)) \(padL("Avg-Rate", 9)) \(padL("IB", 7)) \(padL("Cov", 7)) \(padL("s", 6))")

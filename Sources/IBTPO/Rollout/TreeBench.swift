@@ -17,7 +17,7 @@ public enum TreeBench {
     /// 1,000 generated tokens, Eff-Rate and Avg-Rate for each. The trainer's decoder needs
     /// prompts × 12 slots; prompts are processed in chunks that fit.
     public static func run(trainer: Trainer, task: any TrainingTask, prompts count: Int, tree: (Int, Int, Int, Int),
-                           sampling: SamplingParams, seed: UInt64) throws -> [TreeBenchRow] {
+                           sampling: SamplingParams, seed: UInt64, expandRoot: Bool = true) throws -> [TreeBenchRow] {
         guard let decoder = trainer.model.decoder else { throw invalid("the trainer has no decoder (rollout_slots = 0)") }
         let tok = trainer.tokenizer
         let problems = (0..<count).map { task.problem(split: .train, index: $0) }
@@ -32,6 +32,7 @@ public enum TreeBench {
             var c = TreeConfig()
             (c.initialBranches, c.rounds, c.topK, c.branchWidth) = tree
             c.rule = rule
+            c.expandRoot = expandRoot
             configs.append(("tree \(rule) (\(tree.0),\(tree.1),\(tree.2),\(tree.3)) G=\(c.trajectoriesPerPrompt)", c))
         }
         var rows: [TreeBenchRow] = []
