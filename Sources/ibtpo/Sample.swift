@@ -14,6 +14,9 @@ struct Sample: ParsableCommand {
     @Option(help: "Top-k (0 = off).") var topK: Int = 20
     @Option(help: "Top-p (1 = off).") var topP: Float = 0.95
     @Option(help: "Maximum new tokens.") var maxNew: Int = 94
+    @Option(help: "Grow an IBTree with shape B0,L,K,B instead of independent samples, and print it as indented text.")
+    var tree: String?
+    @Option(help: "Branching rule for --tree: ib, random, entropy or fixed.") var rule: String = "ib"
 
     func run() throws {
         try reportingErrors {
@@ -23,6 +26,11 @@ struct Sample: ParsableCommand {
             cfg.model = header.config
             cfg.batch = 1; cfg.seq = 2; cfg.threads = opts.threads
             cfg.rolloutSlots = max(1, min(64, count * samples))
+            if let tree {
+                let v = tree.split(separator: ",").compactMap { Int($0) }
+                guard v.count == 4, v.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--tree expects B0,L,K,B") }
+                cfg.rolloutSlots = count * (v[0] + (v[1] - 1) * v[2] * v[3])
+            }
             let trainer = try Trainer(cfg)
             try Checkpoint.load(trainer, path: checkpoint)
             let task = try taskOpts.load(maxTokens: cfg.model.maxSeq)
@@ -30,6 +38,10 @@ struct Sample: ParsableCommand {
             let problems = (0..<count).map { task.problem(split: sp, index: $0) }
             let params = SamplingParams(temperature: temperature, topK: topK, topP: topP,
                                         maxNewTokens: min(maxNew, cfg.model.maxSeq - 2))
+            if let tree {
+                try printTrees(trainer, task: task, problems: problems, shape: tree, params: params)
+                return
+            }
             let outs = try trainer.sampler().generate(prompts: problems.map { [tok.bos] + tok.encode($0.prompt) },
                                                       samplesPerPrompt: samples, params: params, seed: opts.seed)
             for (p, problem) in problems.enumerated() {
@@ -46,4 +58,43 @@ struct Sample: ParsableCommand {
             }
         }
     }
+
+    func printTrees(_ trainer: Trainer, task: any TrainingTask, problems: [Problem], shape: String,
+                    params: SamplingParams) throws {
+        let v = shape.split(separator: ",").compactMap { Int($0) }
+        var tc = TreeConfig()
+        (tc.initialBranches, tc.rounds, tc.topK, tc.branchWidth) = (v[0], v[1], v[2], v[3])
+        guard let r = ["ib": BranchRule.ib, "random": .random, "entropy": .entropy, "fixed": .fixed][rule] else {
+            throw ValidationError("--rule must be ib, random, entropy or fixed")
+        }
+        tc.rule = r
+        guard let decoder = trainer.model.decoder else { throw ValidationError("no decoder") }
+        let tok = trainer.tokenizer
+        let rl = RLConfig()
+        let batch = try TreeSampler.sample(decoder: decoder, prompts: problems.map { [tok.bos] + tok.encode($0.prompt) },
+                                           delimiter: tok.encode(task.stepDelimiter), tree: tc, rl: rl, sampling: params,
+                                           seed: opts.seed) { p, c in Double(task.reward(for: problems[p], completion: tok.decode(c))) }
+        for (p, t) in batch.trees.enumerated() {
+            let scores = Dictionary(IBScore.scores(t, config: rl, minChildren: 1).map { ($0.node, $0.score) }, uniquingKeysWith: { a, _ in a })
+            print("=== problem \(p): \(problems[p].prompt.split(separator: "\n").joined(separator: " / "))  "
+                + "[\(t.leaves.count) trajectories, \(t.generatedTokens) generated tokens, p̂(root) \(fmt(t[0].pHat, 2))]")
+            func show(_ id: Int) {
+                let n = t[id]
+                if id != 0 {
+                    let text = tok.decode(n.tokens).replacingNewlines()
+                    var line = String(repeating: "  ", count: n.depth - 1) + "- \"\(text)\"  p̂ \(fmt(n.pHat, 2)) π̄ \(fmt(n.piBar, 2))"
+                    if let s = scores[id] { line += " IB \(fmt(s, 3))" }
+                    if n.isLeaf { line += "  → reward \(fmt(n.reward, 1))" }
+                    print(line)
+                }
+                for c in n.children { show(c) }
+            }
+            show(0)
+        }
+        print("generated tokens \(batch.generatedTokens), trajectories \(batch.trees.reduce(0) { $0 + $1.leaves.count })")
+    }
+}
+
+extension String {
+    func replacingNewlines() -> String { split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "⏎") }
 }
