@@ -12,8 +12,11 @@
  *    ibtpo_*_free(NULL) is a no-op.
  *  - Argument order: handle first, then inputs, then out-parameters.
  *  - Structs that cross the ABI start with `uint32_t struct_size`, which the caller sets
- *    to sizeof(the struct) (the *_default() fillers do this). Fields are only appended
- *    in later versions, so an older, smaller struct stays valid.
+ *    to sizeof(the struct) (the *_default() fillers do this). Fields are only ever
+ *    appended. This version requires struct_size >= the size declared here and reads
+ *    only the fields it knows; accepting smaller structs from older headers (reading the
+ *    missing fields as defaults) starts with the first version that appends a field.
+ *    ibtpo_model_config is embedded in ibtpo_trainer_config, so its layout is frozen.
  *  - Enum-like values are int32_t constants with explicit values that are never reused.
  *  - Strings returned as `const char *` are owned by the library: static strings live
  *    forever; per-handle strings live until the next call on the same handle.
