@@ -49,9 +49,10 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLIS", path: "Sources/CBLIS"),
         .systemLibrary(name: "CIBTPO", path: "include"),
+        .systemLibrary(name: "CAtomics", path: "Sources/CAtomics"),
         .target(
             name: "IBTPO",
-            dependencies: ["CBLIS", "CIBTPO"],
+            dependencies: ["CBLIS", "CIBTPO", "CAtomics"],
             swiftSettings: [.unsafeFlags(coreSwiftFlags)],
             linkerSettings: coreLinker
         ),

@@ -1,3 +1,4 @@
+import CAtomics
 import Glibc
 
 /// A fixed pool of `threads - 1` worker pthreads plus the calling thread.
@@ -67,24 +68,42 @@ public final class ThreadPool {
     }
 }
 
+/// What workers read after seeing a new generation.
+private struct JobSlot {
+    var fn: ThreadPool.Entry? = nil
+    var arg: UnsafeRawPointer? = nil
+    var count = 0
+    var parts = 1
+}
+
+/// Dispatch protocol: the caller writes the job slot, sets `pending` to the number of
+/// workers, and publishes a new `generation` (release). Workers spin briefly on the
+/// generation (acquire), then sleep on a condition variable; every worker acknowledges
+/// every job by decrementing `pending` (even when it has no chunk), so the caller never
+/// overwrites a slot someone may still read. The caller spins briefly for `pending` = 0,
+/// then sleeps. Spinning is bounded (~tens of µs) so a busy machine is not starved;
+/// condition-variable wake-ups on these machines cost ~50–100 µs, which dominated small
+/// decode steps.
 private final class PoolState {
+    static let spins = 4000
     let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    let slot = UnsafeMutablePointer<JobSlot>.allocate(capacity: 1)
+    let generation = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+    let pending = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
+    let shutdown = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
     var tids: [pthread_t] = []
     var width = 1
-    var generation: UInt64 = 0
-    var pending = 0
-    var shutdown = false
-    var jobCount = 0
-    var jobParts = 1
-    var fn: ThreadPool.Entry? = nil
-    var arg: UnsafeRawPointer? = nil
 
     init() {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
         pthread_cond_init(done, nil)
+        slot.initialize(to: JobSlot())
+        generation.initialize(to: 0)
+        pending.initialize(to: 0)
+        shutdown.initialize(to: 0)
     }
 
     deinit {
@@ -92,6 +111,7 @@ private final class PoolState {
         pthread_cond_destroy(done)
         pthread_mutex_destroy(mutex)
         mutex.deallocate(); wake.deallocate(); done.deallocate()
+        slot.deallocate(); generation.deallocate(); pending.deallocate(); shutdown.deallocate()
     }
 
     func start(workers: Int) {
@@ -111,7 +131,8 @@ private final class PoolState {
 
     func stop() {
         pthread_mutex_lock(mutex)
-        shutdown = true
+        ibtpo_store_release_u64(shutdown, 1)
+        ibtpo_store_release_u64(generation, ibtpo_load_acquire_u64(generation) &+ 1)
         pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
         for t in tids { pthread_join(t, nil) }
@@ -119,45 +140,48 @@ private final class PoolState {
     }
 
     func run(n: Int, parts: Int, fn: ThreadPool.Entry, arg: UnsafeRawPointer) {
+        slot.pointee = JobSlot(fn: fn, arg: arg, count: n, parts: parts)
+        ibtpo_store_release_i64(pending, Int64(tids.count))
         pthread_mutex_lock(mutex)
-        self.fn = fn
-        self.arg = arg
-        jobCount = n
-        jobParts = parts
-        pending = parts - 1
-        generation &+= 1
+        ibtpo_store_release_u64(generation, ibtpo_load_acquire_u64(generation) &+ 1)
         pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
         let (s, e) = ThreadPool.chunk(n, parts, 0)
         fn(arg, s, e)
-        pthread_mutex_lock(mutex)
-        while pending > 0 { pthread_cond_wait(done, mutex) }
-        self.fn = nil
-        self.arg = nil
-        pthread_mutex_unlock(mutex)
+        var i = 0
+        while ibtpo_load_acquire_i64(pending) > 0 && i < PoolState.spins { ibtpo_cpu_relax(); i += 1 }
+        if ibtpo_load_acquire_i64(pending) > 0 {
+            pthread_mutex_lock(mutex)
+            while ibtpo_load_acquire_i64(pending) > 0 { pthread_cond_wait(done, mutex) }
+            pthread_mutex_unlock(mutex)
+        }
     }
 
     func loop(index: Int) {
         var seen: UInt64 = 0
-        pthread_mutex_lock(mutex)
         while true {
-            while generation == seen && !shutdown { pthread_cond_wait(wake, mutex) }
-            if shutdown { break }
-            seen = generation
-            let n = jobCount, parts = jobParts
-            let fn = self.fn, arg = self.arg
-            pthread_mutex_unlock(mutex)
-            if index < parts, let fn, let arg {
-                let (s, e) = ThreadPool.chunk(n, parts, index)
+            var g = ibtpo_load_acquire_u64(generation)
+            var i = 0
+            while g == seen && i < PoolState.spins { ibtpo_cpu_relax(); i += 1; g = ibtpo_load_acquire_u64(generation) }
+            if g == seen {
+                pthread_mutex_lock(mutex)
+                while ibtpo_load_acquire_u64(generation) == seen { pthread_cond_wait(wake, mutex) }
+                g = ibtpo_load_acquire_u64(generation)
+                pthread_mutex_unlock(mutex)
+            }
+            if ibtpo_load_acquire_u64(shutdown) != 0 { return }
+            seen = g
+            let job = slot.pointee
+            if index < job.parts, let fn = job.fn, let arg = job.arg {
+                let (s, e) = ThreadPool.chunk(job.count, job.parts, index)
                 fn(arg, s, e)
             }
-            pthread_mutex_lock(mutex)
-            if index < parts {
-                pending -= 1
-                if pending == 0 { pthread_cond_signal(done) }
+            if ibtpo_sub_fetch_i64(pending, 1) == 0 {
+                pthread_mutex_lock(mutex)
+                pthread_cond_signal(done)
+                pthread_mutex_unlock(mutex)
             }
         }
-        pthread_mutex_unlock(mutex)
     }
 }
 

@@ -1,0 +1,22 @@
+/* The few atomic operations libibtpo's thread pool needs (GCC/Clang __atomic builtins),
+ * header-only so that Swift imports them without a compiled C target. */
+#ifndef IBTPO_ATOMICS_H
+#define IBTPO_ATOMICS_H
+#include <stdint.h>
+
+static inline uint64_t ibtpo_load_acquire_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void ibtpo_store_release_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline int64_t ibtpo_load_acquire_i64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void ibtpo_store_release_i64(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+/* Atomically subtracts v and returns the new value. */
+static inline int64_t ibtpo_sub_fetch_i64(int64_t *p, int64_t v) { return __atomic_sub_fetch(p, v, __ATOMIC_ACQ_REL); }
+
+/* A spin-wait hint (PAUSE on x86). */
+static inline void ibtpo_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+#endif
