@@ -31,6 +31,9 @@ public struct RLTrainerConfig: Equatable, Sendable {
     /// Clear the AdamW moments and the trainer's step counter at the start of RL (the SFT
     /// checkpoint's moments belong to another objective and learning rate).
     public var resetOptimizer: Bool = true
+    /// Learning-rate schedule of the RL optimiser steps (indexed by the trainer's step); nil =
+    /// the trainer's own `config.schedule`.
+    public var schedule: LRSchedule? = nil
     /// Measure the KL to the reference even when `rl.klCoef` = 0 (costs one extra forward per minibatch).
     public var alwaysMeasureKL: Bool = true
 
@@ -311,7 +314,7 @@ public final class RLTrainer {
                     m.clipFracLow += nLow; m.clipFracHigh += nHigh
                     if mb == 0 { m.maxRatioDeviation = maxDev }
                 }
-                let lr = trainer.config.schedule.at(trainer.step)
+                let lr = (config.schedule ?? trainer.config.schedule).at(trainer.step)
                 model.adamwStep(t: trainer.step + 1, lr: lr, hyper: trainer.config.adam, clip: trainer.config.gradClip)
                 trainer.step += 1
                 m.optimizerSteps += 1
