@@ -1,0 +1,354 @@
+import Glibc
+
+/// Which RL algorithm an `RLTrainer` runs (ib-tpo.md §1, §4–§6).
+public enum RLAlgorithm: String, Equatable, Sendable, CaseIterable {
+    /// G independent samples per prompt, GRPO group advantages.
+    case grpo
+    /// An IBTree per prompt (`RLTrainerConfig.tree`), IB-TPO advantages A_GL + λ·A_IB.
+    case ibtpo
+}
+
+/// Everything an RL run adds on top of the `Trainer`'s config (model, batch shape, lr schedule,
+/// AdamW, grad clip). The paper's baselines are configurations: clip-higher = `rl.clipHigh = 0.28`,
+/// entropy bonus = `rl.entropyCoef > 0`.
+public struct RLTrainerConfig: Equatable, Sendable {
+    public var algo: RLAlgorithm = .ibtpo
+    public var rl = RLConfig()
+    /// The IBTree shape and rule (ibtpo only).
+    public var tree = TreeConfig()
+    /// G for grpo (independent samples per prompt).
+    public var groupSize: Int = 8
+    /// P: problems of the train split per step.
+    public var promptsPerStep: Int = 8
+    public var sampling = SamplingParams(temperature: 0.7, topK: 20, topP: 0.95, maxNewTokens: 64)
+    /// GRPO runs: grow a probe tree (`probeTree`) on the first `probePrompts` prompts of every
+    /// `probeEvery`-th step to measure IB-Score and Cov(η1, η2) (0 = never). Not trained on.
+    public var probeEvery: Int = 1
+    public var probePrompts: Int = 2
+    public var probeTree = TreeConfig()
+    /// Rollout seeds are derived from (seed, RL step), so a failed step retried gives the same rollouts.
+    public var seed: UInt64 = 1
+    /// Clear the AdamW moments and the trainer's step counter at the start of RL (the SFT
+    /// checkpoint's moments belong to another objective and learning rate).
+    public var resetOptimizer: Bool = true
+    /// Learning-rate schedule of the RL optimiser steps (indexed by the trainer's step); nil =
+    /// the trainer's own `config.schedule`.
+    public var schedule: LRSchedule? = nil
+    /// Measure the KL to the reference even when `rl.klCoef` = 0 (costs one extra forward per minibatch).
+    public var alwaysMeasureKL: Bool = true
+
+    public init() {}
+
+    /// Trajectories per prompt of a training step.
+    public var trajectoriesPerPrompt: Int { algo == .grpo ? groupSize : tree.trajectoriesPerPrompt }
+    /// The tree the sampler grows for training: G single-step chains for grpo.
+    public var trainingTree: TreeConfig {
+        guard algo == .grpo else { return tree }
+        var t = TreeConfig()
+        t.initialBranches = groupSize; t.rounds = 1
+        return t
+    }
+
+    public func validate() throws {
+        try rl.validate(); try tree.validate(); try probeTree.validate(); try sampling.validate()
+        func need(_ ok: Bool, _ msg: String) throws { if !ok { throw invalid("rl trainer: \(msg)") } }
+        try need(groupSize >= 1 && groupSize <= 4096, "group size must be in 1...4096 (got \(groupSize))")
+        try need(promptsPerStep >= 1 && promptsPerStep <= 65536, "prompts per step must be in 1...65536 (got \(promptsPerStep))")
+        try need(probeEvery >= 0 && probePrompts >= 1, "probe_every must be ≥ 0 and probe_prompts ≥ 1")
+    }
+}
+
+/// Every ib-tpo.md §7 metric of one RL step.
+public struct RLStepMetrics: Equatable, Sendable {
+    /// RL steps completed (1-based after the step).
+    public var step = 0
+    public var optimizerSteps = 0
+    public var lr: Float = 0
+    /// Mean reward over trajectories (Avg-Rate) and Eff-Rate.
+    public var avgRate = 0.0
+    public var effRate = 0.0
+    /// Mean token entropy of the current policy over trained tokens (first epoch).
+    public var entropy = 0.0
+    /// Mean IB-Score and Cov(η1, η2) over nodes with ≥ 2 children: of the training trees
+    /// (ibtpo) or of the probe tree (grpo; `ibMeasured` false on steps without a probe).
+    public var meanIBScore = 0.0
+    public var meanCov = 0.0
+    public var ibMeasured = false
+    public var ibNodes = 0
+    /// Token-mean k3 KL to the frozen reference (first epoch; 0 when not measured).
+    public var kl = 0.0
+    public var clipFracLow = 0.0
+    public var clipFracHigh = 0.0
+    /// Pre-clip gradient norm of the (last) optimiser step.
+    public var gradNorm: Float = 0
+    /// Loss of the first epoch (sum over its minibatches) and its policy-gradient part.
+    public var loss = 0.0
+    public var pgLoss = 0.0
+    /// Max |ρ − 1| over trained tokens of the first epoch's first minibatch (π_old = sampler's log-probs).
+    public var maxRatioDeviation = 0.0
+    public var prompts = 0
+    public var trajectories = 0
+    public var trainedTokens = 0
+    public var generatedTokens = 0
+    public var trajectoriesPerKTokens = 0.0
+    public var shape = TreeShape()
+    public var samplingSeconds = 0.0
+    public var probeSeconds = 0.0
+    public var updateSeconds = 0.0
+}
+
+/// One training row: a root-to-leaf trajectory of prompt `prompt`, with per-token advantages.
+struct RLRow {
+    var prompt: Int
+    var tokens: [Int32]
+    var logps: [Float]
+    var advantages: [Float]
+}
+
+/// Online RL on top of a `Trainer`: rollout → rewards → advantages → update.
+///
+/// **Reference policy.** The parameters at construction are copied into a "ref_params"
+/// section of the RL trainer's own arena (one flat vector, the size of the parameters).
+/// Reference log-probs are computed by swapping the contents of `model.params` and
+/// `ref_params` in place (exact, no extra buffer), running `forward`, and swapping back —
+/// before the policy's own forward, whose activations the backward needs.
+///
+/// **Atomicity.** Rollouts, rewards, advantages and all forward/backward passes happen before
+/// the first AdamW step; if any of them throws (a reward callback error, a row that does not
+/// fit `seq`, a non-finite loss or gradient) parameters, AdamW moments, the trainer's step,
+/// the RL step and the prompt cursor are unchanged (gradients are scratch). With `epochs` > 1
+/// or `minibatches` > 1 a later optimiser step can still fail after earlier ones were applied.
+public final class RLTrainer {
+    public let trainer: Trainer
+    public let task: any TrainingTask
+    public let config: RLTrainerConfig
+    public var model: Model { trainer.model }
+    /// RL steps completed.
+    public private(set) var completedSteps = 0
+    /// Next train-split problem index.
+    public private(set) var cursor = 0
+    /// Replaces the task's reward (problem, completion text) → [0, 1] when set (tests, custom verifiers).
+    public var rewardFunction: ((Problem, String) throws -> Double)?
+    let refArena: Arena
+    public let refParams: UnsafeMutablePointer<Float>
+    // Per-minibatch bookkeeping, N = B·T each (allocated once).
+    private var lpOld: [Float], lpRef: [Float], adv: [Float], seqIdx: [Int32], mask: [Bool]
+
+    public init(trainer: Trainer, task: any TrainingTask, config: RLTrainerConfig) throws {
+        try config.validate()
+        guard let d = trainer.model.decoder else { throw invalid("rl trainer: the model has no decoder (rollout_slots = 0)") }
+        let need = config.promptsPerStep * config.trajectoriesPerPrompt
+        guard need <= d.slots else {
+            throw invalid("rl trainer: \(config.promptsPerStep) prompts × \(config.trajectoriesPerPrompt) trajectories "
+                + "need \(need) decode slots; the trainer has \(d.slots)")
+        }
+        if config.algo == .grpo && config.probeEvery > 0 {
+            let p = min(config.probePrompts, config.promptsPerStep) * config.probeTree.trajectoriesPerPrompt
+            guard p <= d.slots else { throw invalid("rl trainer: the probe tree needs \(p) decode slots; the trainer has \(d.slots)") }
+        }
+        self.trainer = trainer; self.task = task; self.config = config
+        let P = trainer.model.layout.count
+        var plan = MemoryPlan()
+        let id = try plan.reserve("ref_params", group: "reference", count: P)
+        refArena = try Arena(plan: plan)
+        refParams = refArena.pointer(id)
+        memcpy(refParams, trainer.model.params, P * 4)
+        let N = trainer.model.shape.tokens
+        lpOld = .init(repeating: 0, count: N); lpRef = .init(repeating: 0, count: N); adv = .init(repeating: 0, count: N)
+        seqIdx = .init(repeating: 0, count: N); mask = .init(repeating: false, count: N)
+        if config.resetOptimizer {
+            memset(trainer.model.adamM, 0, P * 4); memset(trainer.model.adamV, 0, P * 4)
+            trainer.step = 0
+        }
+    }
+
+    /// Swaps the contents of the model's parameters and the reference copy.
+    func swapReference() {
+        let p = model.params, r = refParams
+        for i in 0..<model.layout.count { let t = p[i]; p[i] = r[i]; r[i] = t }
+    }
+
+    /// The rollout seed of RL step `s`.
+    func rolloutSeed(_ s: Int) -> UInt64 { RolloutSampler.sequenceSeed(config.seed ^ 0x0B7_4A11, prompt: s, sample: -3) }
+
+    /// One RL step. Throws without changing any state (see the type's documentation).
+    public func step() throws -> RLStepMetrics {
+        let tok = trainer.tokenizer
+        var m = RLStepMetrics()
+        let problems = (0..<config.promptsPerStep).map { task.problem(split: .train, index: cursor + $0) }
+        let prompts = problems.map { [tok.bos] + tok.encode($0.prompt) }
+        let delimiter = tok.encode(task.stepDelimiter)
+        let rewardFn: (Int, [Int32]) throws -> Double = { [task, rewardFunction] p, c in
+            let text = tok.decode(c)
+            if let f = rewardFunction { return try f(problems[p], text) }
+            return Double(task.reward(for: problems[p], completion: text))
+        }
+        guard let decoder = model.decoder else { throw invalid("rl trainer: no decoder") }
+        let seed = rolloutSeed(completedSteps)
+
+        // 1. Rollout (rewards included).
+        let batch = try TreeSampler.sample(decoder: decoder, prompts: prompts, delimiter: delimiter,
+                                           tree: config.trainingTree, rl: config.rl, sampling: config.sampling,
+                                           seed: seed, reward: rewardFn)
+        m.samplingSeconds = batch.seconds
+        let rm = Metrics.trees(batch.trees, config: config.rl)
+        m.avgRate = rm.avgRate; m.effRate = rm.effRate; m.prompts = rm.prompts; m.trajectories = rm.trajectories
+        m.generatedTokens = batch.generatedTokens
+        m.trajectoriesPerKTokens = Metrics.trajectoriesPerKTokens(trajectories: rm.trajectories,
+                                                                  generatedTokens: batch.generatedTokens)
+        m.shape = rm.shape
+        if config.algo == .ibtpo {
+            m.meanIBScore = rm.meanIBScore; m.meanCov = rm.meanCov; m.ibNodes = rm.scoredNodes; m.ibMeasured = true
+        } else if config.probeEvery > 0 && completedSteps % config.probeEvery == 0 {
+            let n = min(config.probePrompts, prompts.count)
+            let probe = try TreeSampler.sample(decoder: decoder, prompts: Array(prompts[0..<n]), delimiter: delimiter,
+                                               tree: config.probeTree, rl: config.rl, sampling: config.sampling,
+                                               seed: seed ^ 0x960B_E000, reward: rewardFn)
+            let pm = Metrics.trees(probe.trees, config: config.rl)
+            m.meanIBScore = pm.meanIBScore; m.meanCov = pm.meanCov; m.ibNodes = pm.scoredNodes; m.ibMeasured = true
+            m.probeSeconds = probe.seconds
+        }
+
+        // 2. Advantages → rows.
+        let t0 = monotonicSeconds()
+        let rows = try makeRows(batch.trees)
+        m.trainedTokens = rows.reduce(0) { $0 + $1.tokens.count }
+
+        // 3. Update.
+        try update(rows, prompts: prompts, metrics: &m)
+        m.updateSeconds = monotonicSeconds() - t0
+        cursor += config.promptsPerStep
+        completedSteps += 1
+        m.step = completedSteps
+        return m
+    }
+
+    /// Training rows of a batch of trees, trajectories in leaf-id order per prompt.
+    func makeRows(_ trees: [RolloutTree]) throws -> [RLRow] {
+        var rows: [RLRow] = []
+        for (p, t) in trees.enumerated() {
+            switch config.algo {
+            case .grpo:
+                let trajs = t.trajectories()
+                let a = Advantages.grpo(rewards: trajs.map(\.reward), config: config.rl)
+                for (i, tr) in trajs.enumerated() {
+                    rows.append(RLRow(prompt: p, tokens: tr.tokens, logps: tr.logps,
+                                      advantages: [Float](repeating: Float(a[i]), count: tr.tokens.count)))
+                }
+            case .ibtpo:
+                for ta in try Advantages.ibtpoTokens(t, config: config.rl) {
+                    rows.append(RLRow(prompt: p, tokens: ta.trajectory.tokens, logps: ta.trajectory.logps,
+                                      advantages: ta.advantages))
+                }
+            }
+        }
+        return rows
+    }
+
+    /// Epochs × minibatches optimiser steps over `rows`; each optimiser minibatch is processed in
+    /// chunks of the model's batch B with gradient accumulation and the minibatch's own
+    /// token/sequence counts as the loss normaliser.
+    func update(_ rows: [RLRow], prompts: [[Int32]], metrics m: inout RLStepMetrics) throws {
+        let B = model.shape.batch, T = model.shape.seq
+        for (i, r) in rows.enumerated() where prompts[r.prompt].count + r.tokens.count > T + 1 {
+            throw IBTPOError(.badData, "rl: row \(i) needs \(prompts[r.prompt].count + r.tokens.count - 1) positions, "
+                + "more than seq = \(T); raise seq or lower max_new_tokens")
+        }
+        let wantRef = config.rl.klCoef > 0 || config.alwaysMeasureKL
+        let withEnt = config.rl.entropyCoef > 0
+        let mbCount = min(config.rl.minibatches, max(1, rows.count))
+        let maxResp = config.sampling.maxNewTokens
+        for epoch in 0..<config.rl.epochs {
+            for mb in 0..<mbCount {
+                let lo = rows.count * mb / mbCount, hi = rows.count * (mb + 1) / mbCount
+                let tokenCount = rows[lo..<hi].reduce(0) { $0 + $1.tokens.count }
+                model.zeroGrads()
+                var loss = 0.0, pg = 0.0, klSum = 0.0, entSum = 0.0, nLow = 0.0, nHigh = 0.0
+                var maxDev = 0.0
+                var start = lo
+                while start < hi {
+                    let end = min(hi, start + B)
+                    fillChunk(rows, start..<end, base: lo, prompts: prompts)
+                    let N = B * T
+                    if wantRef {
+                        swapReference()
+                        model.forward()
+                        swapReference()
+                        for r in 0..<N { lpRef[r] = model.logp[r] }
+                    }
+                    model.forward(withEntropy: true)
+                    let res = try lpOld.withUnsafeBufferPointer { old in
+                        try lpRef.withUnsafeBufferPointer { ref in
+                            try adv.withUnsafeBufferPointer { a in
+                                try seqIdx.withUnsafeBufferPointer { sq in
+                                    try mask.withUnsafeBufferPointer { mk in
+                                        try PolicyLoss.compute(
+                                            count: N, logpNew: UnsafePointer(model.logp), logpOld: old.baseAddress!,
+                                            logpRef: wantRef ? ref.baseAddress! : nil, advantages: a.baseAddress!,
+                                            sequence: sq.baseAddress!, mask: mk.baseAddress!,
+                                            entropy: UnsafePointer(model.entropy), config: config.rl,
+                                            maxResponseLength: maxResp, tokenCount: tokenCount, sequenceCount: hi - lo,
+                                            coef: model.coef, entCoef: model.entCoef)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if epoch == 0 && mb == 0 {
+                        for r in 0..<N where mask[r] { maxDev = max(maxDev, abs(exp(Double(model.logp[r]) - Double(lpOld[r])) - 1)) }
+                    }
+                    let n = Double(res.tokens)
+                    loss += res.loss; pg += res.pgLoss
+                    klSum += res.meanKL * n; entSum += res.meanEntropy * n
+                    nLow += res.clipFracLow * n; nHigh += res.clipFracHigh * n
+                    model.backward(withEntropy: withEnt)
+                    start = end
+                }
+                let norm = model.gradNorm()
+                guard loss.isFinite && norm.isFinite else {
+                    throw IBTPOError(.badData, "rl: non-finite loss (\(loss)) or gradient norm (\(norm)); parameters not updated")
+                }
+                if epoch == 0 {
+                    m.loss += loss; m.pgLoss += pg
+                    m.kl += klSum; m.entropy += entSum
+                    m.clipFracLow += nLow; m.clipFracHigh += nHigh
+                    if mb == 0 { m.maxRatioDeviation = maxDev }
+                }
+                let lr = (config.schedule ?? trainer.config.schedule).at(trainer.step)
+                model.adamwStep(t: trainer.step + 1, lr: lr, hyper: trainer.config.adam, clip: trainer.config.gradClip)
+                trainer.step += 1
+                m.optimizerSteps += 1
+                m.gradNorm = norm; m.lr = lr
+            }
+        }
+        let d = Double(max(m.trainedTokens, 1))
+        m.kl /= d; m.entropy /= d; m.clipFracLow /= d; m.clipFracHigh /= d
+    }
+
+    /// Writes rows[range] into the model's inputs as [BOS] prompt trajectory PAD… with targets
+    /// on the trajectory tokens only, and π_old / advantages / sequence index / mask per position.
+    /// Unused rows of the chunk are all padding with no target.
+    func fillChunk(_ rows: [RLRow], _ range: Range<Int>, base: Int, prompts: [[Int32]]) {
+        let B = model.shape.batch, T = model.shape.seq, pad = trainer.tokenizer.pad
+        for b in 0..<B {
+            let o = b * T
+            for i in 0..<T {
+                model.tokens[o + i] = pad; model.targets[o + i] = -1
+                lpOld[o + i] = 0; adv[o + i] = 0; seqIdx[o + i] = 0; mask[o + i] = false
+            }
+            let ri = range.lowerBound + b
+            guard ri < range.upperBound else { continue }
+            let row = rows[ri], pr = prompts[row.prompt]
+            let L = pr.count
+            for i in 0..<min(L, T) { model.tokens[o + i] = pr[i] }
+            for (j, t) in row.tokens.enumerated() {
+                let pos = L + j            // position of this token in the sequence
+                if pos < T { model.tokens[o + pos] = t }
+                let at = o + pos - 1       // predicted from position pos − 1
+                model.targets[at] = t
+                lpOld[at] = row.logps[j]; adv[at] = row.advantages[j]
+                seqIdx[at] = Int32(ri - base); mask[at] = true
+            }
+        }
+    }
+}

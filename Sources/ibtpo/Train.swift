@@ -1,0 +1,144 @@
+import ArgumentParser
+import Glibc
+import IBTPO
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Online RL from an SFT checkpoint: GRPO (independent samples) or IB-TPO (IBTree + IB advantages).",
+        discussion: """
+        Defaults are for the small CPU models of this project: lr 1e-4 (constant after a 5-step warm-up; the \
+        paper's 1e-6 is for 1.7B–8B models, far too small to move a 1–5M-parameter policy in tens of steps), \
+        ε = 0.2/0.2, β_KL = 0.001, β = 5, λ = 0.1 and the paper's sampling (T 0.7, top-k 20, top-p 0.95). \
+        Baselines: clip-higher = --clip-high 0.28; entropy bonus = --entropy-coef 0.001.
+        """)
+    @OptionGroup var opts: ModelOptions
+    @OptionGroup var taskOpts: TaskOptions
+    @Option(help: "Algorithm: grpo or ibtpo.") var algo: String = "ibtpo"
+    @Option(help: "SFT checkpoint to start from (required).") var initFrom: String
+    @Option(help: "RL steps.") var steps: Int = 100
+    @Option(help: "Problems per step.") var prompts: Int = 8
+    @Option(help: "GRPO group size G.") var g: Int = 8
+    @Option(help: "IBTree shape B0,L,K,B.") var tree: String = "4,9,1,1"
+    @Option(help: "Branching rule: ib, random, entropy or fixed.") var rule: String = "ib"
+    @Option(help: "IB trade-off β.") var beta: Double = 5
+    @Option(help: "Weight λ of A_IB.") var lambda: Double = 0.1
+    @Option(help: "PPO clip ε_low.") var clipLow: Double = 0.2
+    @Option(help: "PPO clip ε_high (0.28 = clip-higher).") var clipHigh: Double = 0.2
+    @Option(help: "β_KL to the frozen SFT policy.") var kl: Double = 0.001
+    @Option(help: "Entropy bonus coefficient.") var entropyCoef: Double = 0
+    @Option(help: "Peak learning rate.") var lr: Float = 1e-4
+    @Option(help: "Optimisation epochs per batch.") var epochs: Int = 1
+    @Option(help: "Optimiser minibatches per epoch.") var minibatches: Int = 1
+    @Option(help: "Rows per forward/backward chunk (gradient accumulation).") var batch: Int = 16
+    @Option(help: "Positions per row (0 = the model's max_seq).") var seq: Int = 0
+    @Option(help: "Sampling temperature.") var temperature: Float = 0.7
+    @Option(help: "Sampling top-k (0 = off).") var topK: Int = 20
+    @Option(help: "Sampling top-p (1 = off).") var topP: Float = 0.95
+    @Option(help: "Maximum new tokens per response.") var maxNew: Int = 94
+    @Option(help: "GRPO runs: IB probe tree every N steps (0 = never).") var probeEvery: Int = 5
+    @Option(help: "Stop once this many tokens have been generated (0 = no budget).") var tokenBudget: Int = 0
+    @Option(help: "JSON Lines log of per-step metrics.") var log: String?
+    @Option(help: "Held-out evaluation every N steps (0 = only at the end; needs --eval-count > 0).") var evalEvery: Int = 0
+    @Option(help: "Checkpoint every N steps (0 = only at the end).") var checkpointEvery: Int = 0
+    @Option(help: "Where to write checkpoints.") var out: String = "runs/rl.ckpt"
+    @OptionGroup var evalOpts: EvalOptions
+
+    func parseTree() throws -> TreeConfig {
+        let v = tree.split(separator: ",").compactMap { Int($0) }
+        guard v.count == 4, v.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--tree expects B0,L,K,B") }
+        var tc = TreeConfig()
+        (tc.initialBranches, tc.rounds, tc.topK, tc.branchWidth) = (v[0], v[1], v[2], v[3])
+        guard let r = ["ib": BranchRule.ib, "random": .random, "entropy": .entropy, "fixed": .fixed][rule] else {
+            throw ValidationError("--rule must be ib, random, entropy or fixed")
+        }
+        tc.rule = r
+        return tc
+    }
+
+    func run() throws {
+        try reportingErrors {
+            guard let algorithm = RLAlgorithm(rawValue: algo) else { throw ValidationError("--algo must be grpo or ibtpo") }
+            guard steps >= 1 else { throw ValidationError("--steps must be ≥ 1") }
+            let header = try Checkpoint.readHeader(path: initFrom)
+            var rc = RLTrainerConfig()
+            rc.algo = algorithm; rc.groupSize = g; rc.promptsPerStep = prompts; rc.tree = try parseTree()
+            rc.rl.beta = beta; rc.rl.lambda = lambda; rc.rl.clipLow = clipLow; rc.rl.clipHigh = clipHigh
+            rc.rl.klCoef = kl; rc.rl.entropyCoef = entropyCoef; rc.rl.epochs = epochs; rc.rl.minibatches = minibatches
+            rc.probeEvery = probeEvery; rc.seed = opts.seed
+            let maxSeq = header.config.maxSeq
+            let T = seq > 0 ? min(seq, maxSeq) : maxSeq
+            rc.sampling = SamplingParams(temperature: temperature, topK: topK, topP: topP,
+                                         maxNewTokens: max(1, min(maxNew, T - 2)))
+            var cfg = TrainerConfig()
+            cfg.model = header.config; cfg.batch = batch; cfg.seq = T; cfg.threads = opts.threads; cfg.seed = opts.seed
+            cfg.lr = lr; cfg.minLR = lr; cfg.warmup = min(5, steps); cfg.totalSteps = steps * epochs * minibatches
+            cfg.rolloutSlots = max(prompts * rc.trajectoriesPerPrompt,
+                                   algorithm == .grpo ? min(rc.probePrompts, prompts) * rc.probeTree.trajectoriesPerPrompt : 0,
+                                   min(64, max(1, evalOpts.evalCount)))
+            let task = try taskOpts.load(maxTokens: T)
+            let trainer = try Trainer(cfg)
+            try Checkpoint.load(trainer, path: initFrom)
+            let rl = try RLTrainer(trainer: trainer, task: task, config: rc)
+            print("train: \(algo) on \(task.name), \(ParamLayout(cfg.model).parameterCount) parameters from \(initFrom), "
+                + "\(prompts) prompts × \(rc.trajectoriesPerPrompt) trajectories per step, rows of \(T) in chunks of \(batch), "
+                + "lr \(fmtSci(Double(lr))), \(opts.threads) threads")
+            var logFile: UnsafeMutablePointer<FILE>?
+            if let log {
+                try makeDirectories(parentDirectory(log))
+                guard let f = fopen(log, "w") else { throw IBTPOError(.io, "cannot open \(log) for writing") }
+                logFile = f
+            }
+            defer { if let logFile { fclose(logFile) } }
+            let progress = Progress(total: steps, label: "train")
+            var generated = 0
+            try makeDirectories(parentDirectory(out))
+            for s in 1...steps {
+                let m = try rl.step()
+                generated += m.generatedTokens
+                progress.update(step: s, tokens: m.generatedTokens,
+                                extra: "reward \(fmt(m.avgRate, 3))  eff \(fmt(m.effRate, 2))  KL \(fmtSci(m.kl))  "
+                                    + "IB \(m.ibMeasured ? fmt(m.meanIBScore, 3) : "-")  \(fmt(m.samplingSeconds + m.probeSeconds + m.updateSeconds, 1)) s/step")
+                if let logFile {
+                    fputs(jsonLine(m, generatedTotal: generated) + "\n", logFile)
+                    fflush(logFile)
+                }
+                let budgetHit = tokenBudget > 0 && generated >= tokenBudget
+                let last = s == steps || budgetHit
+                if checkpointEvery > 0 && s % checkpointEvery == 0 && !last { try Checkpoint.save(trainer, path: out) }
+                if evalOpts.evalCount > 0 && evalEvery > 0 && s % evalEvery == 0 && !last {
+                    progress.finish()
+                    try evalOpts.run(trainer, task: task, maxNew: rc.sampling.maxNewTokens)
+                }
+                if budgetHit { progress.finish(); print("token budget reached: \(generated) generated tokens after \(s) steps"); break }
+            }
+            progress.finish()
+            try Checkpoint.save(trainer, path: out)
+            print("checkpoint: \(out)")
+            if evalOpts.evalCount > 0 { try evalOpts.run(trainer, task: task, maxNew: rc.sampling.maxNewTokens) }
+        }
+    }
+
+    func jsonLine(_ m: RLStepMetrics, generatedTotal: Int) -> String {
+        func num(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
+        var f: [(String, String)] = [
+            ("step", "\(m.step)"), ("algo", "\"\(algo)\""), ("optimizer_steps", "\(m.optimizerSteps)"),
+            ("lr", num(Double(m.lr))), ("avg_rate", num(m.avgRate)), ("eff_rate", num(m.effRate)),
+            ("entropy", num(m.entropy)), ("kl", num(m.kl)), ("clip_frac_low", num(m.clipFracLow)),
+            ("clip_frac_high", num(m.clipFracHigh)), ("grad_norm", num(Double(m.gradNorm))), ("loss", num(m.loss)),
+            ("pg_loss", num(m.pgLoss)), ("max_ratio_dev", num(m.maxRatioDeviation)), ("prompts", "\(m.prompts)"),
+            ("trajectories", "\(m.trajectories)"), ("trained_tokens", "\(m.trainedTokens)"),
+            ("generated_tokens", "\(m.generatedTokens)"), ("generated_tokens_total", "\(generatedTotal)"),
+            ("trajectories_per_1k_tokens", num(m.trajectoriesPerKTokens)), ("nodes", "\(m.shape.nodes)"),
+            ("branch_points", "\(m.shape.branchPoints)"), ("mean_branch_depth", num(m.shape.meanBranchDepth)),
+            ("sampling_seconds", num(m.samplingSeconds)), ("probe_seconds", num(m.probeSeconds)),
+            ("update_seconds", num(m.updateSeconds)),
+        ]
+        if m.ibMeasured {
+            f += [("ib_score", num(m.meanIBScore)), ("ib_cov", num(m.meanCov)), ("ib_nodes", "\(m.ibNodes)")]
+        } else {
+            f += [("ib_score", "null"), ("ib_cov", "null"), ("ib_nodes", "0")]
+        }
+        return "{" + f.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    }
+}
