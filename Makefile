@@ -66,7 +66,7 @@ VERSION := $(shell awk '/define IBTPO_VERSION_(MAJOR|MINOR|PATCH) /{v[++n]=$$3} 
 VALGRIND := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet
 
 .PHONY: help check-blis build lib install uninstall test swift-test c-test install-check valgrind abi-check \
-        py-test bench bench-peers demo header-check clean
+        py-test bench bench-tree bench-peers demo header-check clean
 
 help:
 	@echo "libibtpo $(VERSION) — make targets:"
@@ -80,7 +80,8 @@ help:
 	@echo "  abi-check     header declarations == nm -D exports (== Python binding table, when present)"
 	@echo "  header-check  include/ibtpo.h compiles as strict C99 and as C++"
 	@echo "  bench         $(DIST)/bin/ibtpo bench --models tiny,small --threads 1,2"
-	@echo "  bench-peers   benchmarks/peers/run.sh (if present), then bench"
+	@echo "  bench-tree    IBTree token efficiency vs independent sampling on an SFT'd countdown policy"
+	@echo "  bench-peers   PyTorch / HF generate on the same shapes, then libibtpo, then the ratios"
 	@echo "  demo          $(DIST)/bin/ibtpo demo"
 	@echo "  clean         remove $(DIST) and every .build* directory"
 	@echo "Switches: GENERIC=1 (no -target-cpu haswell), PREFIX=..., SWIFT=..., VALGRIND_IN_TEST=0"
@@ -277,6 +278,14 @@ header-check:
 bench: build
 	$(DIST)/bin/ibtpo bench $(BENCH_ARGS)
 	$(DIST)/bin/ibtpo bench --decode $(BENCH_ARGS)
+
+# Token efficiency of IBTree vs independent sampling on an SFT'd countdown policy (the warm-up
+# checkpoint is trained once, ~5–8 min, and kept in runs/).
+COUNTDOWN_OPTS := --task countdown --option numbers=4 --option max_number=10 --option max_target=99
+bench-tree: build
+	@[ -f runs/bench-countdown.ckpt ] || $(DIST)/bin/ibtpo sft $(COUNTDOWN_OPTS) --steps 2500 --seq 72 \
+	  --out runs/bench-countdown.ckpt
+	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-countdown.ckpt $(COUNTDOWN_OPTS) --prompts 64
 
 # PyTorch / Hugging Face on the same shapes and threads (installs torch into
 # benchmarks/.venv on first use), then libibtpo, then the ratios of the two.
