@@ -66,7 +66,7 @@ VERSION := $(shell awk '/define IBTPO_VERSION_(MAJOR|MINOR|PATCH) /{v[++n]=$$3} 
 VALGRIND := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet
 
 .PHONY: help check-blis build lib install uninstall test swift-test c-test install-check valgrind abi-check \
-        py-test bench bench-tree bench-peers demo header-check clean
+        py-test cli-test bench bench-tree bench-peers demo header-check clean
 
 help:
 	@echo "libibtpo $(VERSION) — make targets:"
@@ -199,7 +199,7 @@ uninstall:
 
 # ---- Tests --------------------------------------------------------------------------
 
-TEST_TARGETS := swift-test header-check c-test install-check abi-check
+TEST_TARGETS := swift-test header-check c-test install-check abi-check cli-test
 ifeq ($(VALGRIND_IN_TEST),1)
 TEST_TARGETS += valgrind
 endif
@@ -263,6 +263,10 @@ py-test:
 	  IBTPO_LIBRARY=$(CURDIR)/$(DIST)/lib/libibtpo.so PYTHONPATH=$(CURDIR)/bindings/python \
 	    $(PYTHON) -m pytest -q bindings/python/tests; \
 	else echo "py-test: bindings/python/tests not present, skipped"; fi
+
+# The command line end to end: every subcommand, bad input → one-line error + exit status.
+cli-test: build
+	bash Tests/cli/test_cli.sh $(DIST)/bin/ibtpo
 
 header-check:
 	@mkdir -p $(PROBE_DIR)

@@ -5,18 +5,18 @@ import IBTPO
 struct EvalOptions: ParsableArguments {
     @Option(help: "Held-out (test split) problems to evaluate (0 = skip).") var evalCount: Int = 256
     @Option(help: "Samples per problem for avg@k and pass@k (0 = greedy only).") var k: Int = 8
-    @Option(help: "Sampling temperature for avg@k.") var temperature: Float = 0.7
-    @Option(help: "Top-k for avg@k (0 = off).") var topK: Int = 20
-    @Option(help: "Top-p for avg@k (1 = off).") var topP: Float = 0.95
+    @Option(help: "Sampling temperature for avg@k.") var evalTemperature: Float = 0.7
+    @Option(help: "Top-k for avg@k (0 = off).") var evalTopK: Int = 20
+    @Option(help: "Top-p for avg@k (1 = off).") var evalTopP: Float = 0.95
     @Option(help: "Evaluation seed.") var evalSeed: UInt64 = 12345
 
     func run(_ trainer: Trainer, task: any TrainingTask, maxNew: Int) throws {
-        let params = SamplingParams(temperature: temperature, topK: topK, topP: topP, maxNewTokens: maxNew)
+        let params = SamplingParams(temperature: evalTemperature, topK: evalTopK, topP: evalTopP, maxNewTokens: maxNew)
         let r = try trainer.evaluate(task: task, count: evalCount, k: k, sampling: params, seed: evalSeed)
         var line = "eval (\(r.problems) held-out \(task.name) problems): greedy \(fmt(r.greedyAccuracy * 100, 1))%"
         if r.k > 0 {
             line += ", avg@\(r.k) \(fmt(r.avgAtK * 100, 1))%, pass@\(r.k) \(fmt(r.passAtK * 100, 1))% "
-                + "(T=\(fmt(Double(temperature), 2)), top-k \(topK), top-p \(fmt(Double(topP), 2)))"
+                + "(T=\(fmt(Double(evalTemperature), 2)), top-k \(evalTopK), top-p \(fmt(Double(evalTopP), 2)))"
         }
         line += ", mean length \(fmt(r.meanLength, 1)), truncated \(fmt(r.truncatedFraction * 100, 1))%, \(fmt(r.seconds, 1)) s"
         print(line)
@@ -45,4 +45,19 @@ struct Eval: ParsableCommand {
             try evalOpts.run(trainer, task: task, maxNew: cfg.seq - 2)
         }
     }
+}
+
+/// Sampling settings of the rollout commands (`sample`, `tree-bench`, `train`).
+struct SamplingOptions: ParsableArguments {
+    @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 0.7
+    @Option(help: "Sampling top-k (0 = off).") var topK: Int = 20
+    @Option(help: "Sampling top-p (1 = off).") var topP: Float = 0.95
+    @Option(help: "Maximum new tokens per response.") var maxNew: Int = 94
+
+    /// The parameters, with the completion capped to fit `maxSeq` after a short prompt.
+    func params(maxSeq: Int) -> SamplingParams {
+        SamplingParams(temperature: temperature, topK: topK, topP: topP, maxNewTokens: max(1, min(maxNew, maxSeq - 2)))
+    }
+
+    var summary: String { "T=\(fmt(Double(temperature), 2)) top-k \(topK) top-p \(fmt(Double(topP), 2))" }
 }

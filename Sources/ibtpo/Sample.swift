@@ -10,10 +10,7 @@ struct Sample: ParsableCommand {
     @Option(help: "Number of problems.") var count: Int = 4
     @Option(help: "Samples per problem.") var samples: Int = 4
     @Option(help: "Split to draw problems from: train or test.") var split: String = "test"
-    @Option(help: "Temperature (0 = greedy).") var temperature: Float = 0.7
-    @Option(help: "Top-k (0 = off).") var topK: Int = 20
-    @Option(help: "Top-p (1 = off).") var topP: Float = 0.95
-    @Option(help: "Maximum new tokens.") var maxNew: Int = 94
+    @OptionGroup var sampling: SamplingOptions
     @Option(help: "Grow an IBTree with shape B0,L,K,B instead of independent samples, and print it as indented text.")
     var tree: String?
     @Option(help: "Branching rule for --tree: ib, random, entropy or fixed.") var rule: String = "ib"
@@ -36,8 +33,7 @@ struct Sample: ParsableCommand {
             let task = try taskOpts.load(maxTokens: cfg.model.maxSeq)
             let tok = trainer.tokenizer
             let problems = (0..<count).map { task.problem(split: sp, index: $0) }
-            let params = SamplingParams(temperature: temperature, topK: topK, topP: topP,
-                                        maxNewTokens: min(maxNew, cfg.model.maxSeq - 2))
+            let params = sampling.params(maxSeq: cfg.model.maxSeq)
             if let tree {
                 try printTrees(trainer, task: task, problems: problems, shape: tree, params: params)
                 return

@@ -32,10 +32,7 @@ struct Train: ParsableCommand {
     @Option(help: "Optimiser minibatches per epoch.") var minibatches: Int = 1
     @Option(help: "Rows per forward/backward chunk (gradient accumulation).") var batch: Int = 16
     @Option(help: "Positions per row (0 = the model's max_seq).") var seq: Int = 0
-    @Option(help: "Sampling temperature.") var temperature: Float = 0.7
-    @Option(help: "Sampling top-k (0 = off).") var topK: Int = 20
-    @Option(help: "Sampling top-p (1 = off).") var topP: Float = 0.95
-    @Option(help: "Maximum new tokens per response.") var maxNew: Int = 94
+    @OptionGroup var samplingOpts: SamplingOptions
     @Option(help: "GRPO runs: IB probe tree every N steps (0 = never).") var probeEvery: Int = 5
     @Option(help: "Stop once this many tokens have been generated (0 = no budget).") var tokenBudget: Int = 0
     @Option(help: "JSON Lines log of per-step metrics.") var log: String?
@@ -68,8 +65,7 @@ struct Train: ParsableCommand {
             rc.probeEvery = probeEvery; rc.seed = opts.seed
             let maxSeq = header.config.maxSeq
             let T = seq > 0 ? min(seq, maxSeq) : maxSeq
-            rc.sampling = SamplingParams(temperature: temperature, topK: topK, topP: topP,
-                                         maxNewTokens: max(1, min(maxNew, T - 2)))
+            rc.sampling = samplingOpts.params(maxSeq: T)
             var cfg = TrainerConfig()
             cfg.model = header.config; cfg.batch = batch; cfg.seq = T; cfg.threads = opts.threads; cfg.seed = opts.seed
             cfg.lr = lr; cfg.minLR = lr; cfg.warmup = min(5, steps); cfg.totalSteps = steps * epochs * minibatches

@@ -11,10 +11,7 @@ struct TreeBenchCommand: ParsableCommand {
     @Option(help: "Checkpoint of the policy (e.g. an SFT'd countdown model).") var checkpoint: String
     @Option(help: "Prompts to sample.") var prompts: Int = 64
     @Option(help: "Tree shape B0,L,K,B.") var tree: String = "4,9,1,1"
-    @Option(help: "Sampling temperature.") var temperature: Float = 0.7
-    @Option(help: "Top-k (0 = off).") var topK: Int = 20
-    @Option(help: "Top-p (1 = off).") var topP: Float = 0.95
-    @Option(help: "Maximum completion tokens.") var maxNew: Int = 64
+    @OptionGroup var samplingOpts: SamplingOptions
     @Option(help: "Whether the root is an expandable node (ib-tpo.md §4 [choice]): true or false.") var expandRoot: Bool = true
 
     func run() throws {
@@ -29,10 +26,9 @@ struct TreeBenchCommand: ParsableCommand {
             let trainer = try Trainer(cfg)
             try Checkpoint.load(trainer, path: checkpoint)
             let task = try taskOpts.load(maxTokens: cfg.model.maxSeq)
-            let sampling = SamplingParams(temperature: temperature, topK: topK, topP: topP,
-                                          maxNewTokens: min(maxNew, cfg.model.maxSeq - 2))
-            print("tree-bench: \(task.name), \(prompts) prompts, checkpoint \(checkpoint), T=\(fmt(Double(temperature), 2)) "
-                + "top-k \(topK) top-p \(fmt(Double(topP), 2)), \(opts.threads) threads")
+            let sampling = samplingOpts.params(maxSeq: cfg.model.maxSeq)
+            print("tree-bench: \(task.name), \(prompts) prompts, checkpoint \(checkpoint), \(samplingOpts.summary), "
+                + "\(opts.threads) threads")
             let rows = try TreeBench.run(trainer: trainer, task: task, prompts: prompts,
                                          tree: (shape[0], shape[1], shape[2], shape[3]), sampling: sampling, seed: opts.seed, expandRoot: expandRoot)
             let base = rows.first?.trajectoriesPerKTokens ?? 1
