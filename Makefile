@@ -210,9 +210,10 @@ test: check-blis $(TEST_TARGETS)
 
 # Release mode with -enable-testing (the tests use @testable): the numerical and learning
 # tests run ~20x faster than in a debug build, and the allocation test needs optimised code.
-# Its own scratch path keeps it from invalidating the CLI's .build/release.
+# Its own scratch path keeps it from invalidating the CLI's .build/release. Swift Testing is
+# off: the tests are XCTest, and its discovery thread would allocate while AllocationTests counts.
 swift-test: check-blis
-	$(SWIFT) test -c release -Xswiftc -enable-testing --scratch-path .build-test
+	$(SWIFT) test -c release -Xswiftc -enable-testing --disable-swift-testing --scratch-path .build-test
 
 $(CTEST_DIR)/test_api_shared: Tests/c/test_api.c include/ibtpo.h $(DIST)/lib/libibtpo.so
 	@mkdir -p $(CTEST_DIR)

@@ -1,8 +1,13 @@
-/* The few atomic operations libibtpo's thread pool needs (GCC/Clang __atomic builtins),
+/* The few atomic operations (and the thread id) libibtpo's thread pool needs (GCC/Clang __atomic builtins),
  * header-only so that Swift imports them without a compiled C target. */
 #ifndef IBTPO_ATOMICS_H
 #define IBTPO_ATOMICS_H
 #include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* The calling thread's Linux thread id (for tests that attribute work to threads). */
+static inline int32_t ibtpo_gettid(void) { return (int32_t)syscall(SYS_gettid); }
 
 static inline uint64_t ibtpo_load_acquire_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void ibtpo_store_release_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }

@@ -18,17 +18,22 @@ final class AllocationTests: XCTestCase {
                           seq: c.seq, rng: &t.rng)
             _ = try t.supervisedStep()
         }
-        try step()
+        for _ in 0..<3 { try step() }   // warm-up: lazy runtime and thread start-up work
         // The counter must see allocations at all (guards against a silently inactive hook).
         alloc_counter_start()
         let probe = UnsafeMutablePointer<Float>.allocate(capacity: 1000)
         let seen = alloc_counter_stop()
         probe.deallocate()
         XCTAssertGreaterThanOrEqual(seen, 1)
-        alloc_counter_start()
+        // Count the calls made by the trainer's threads (this thread and the pool's workers);
+        // other threads of the test process (the test harness) are tallied apart.
+        let tids = t.model.pool.workerThreadIDs
+        XCTAssertEqual(tids.count, c.threads - 1)
+        tids.withUnsafeBufferPointer { alloc_counter_start_threads($0.baseAddress, Int32($0.count)) }
         for _ in 0..<30 { try step() }
         let calls = alloc_counter_stop()
-        print("allocation calls during 30 training steps: \(calls) (probe saw \(seen)); arena \(t.model.arena.plan.totalBytes) bytes")
+        print("allocation calls during 30 training steps: \(calls) by the trainer's \(tids.count + 1) threads, "
+            + "\(alloc_counter_foreign()) by other threads (probe saw \(seen)); arena \(t.model.arena.plan.totalBytes) bytes")
         XCTAssertEqual(calls, 0)
     }
 

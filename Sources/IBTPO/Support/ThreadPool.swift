@@ -27,6 +27,13 @@ public final class ThreadPool {
     /// A parallel kernel's entry point: (job pointer, start, end).
     public typealias Entry = @convention(c) (UnsafeRawPointer, Int, Int) -> Void
 
+    /// Linux thread ids of the worker threads (for tests that attribute work to threads).
+    public var workerThreadIDs: [Int32] {
+        pthread_mutex_lock(state.mutex)
+        defer { pthread_mutex_unlock(state.mutex) }
+        return state.workerTids
+    }
+
     /// Number of chunks actually used (live workers + caller).
     public var width: Int { state.width }
 
@@ -94,6 +101,7 @@ private final class PoolState {
     let pending = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
     let shutdown = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
     var tids: [pthread_t] = []
+    var workerTids: [Int32] = []
     var width = 1
 
     init() {
@@ -158,6 +166,9 @@ private final class PoolState {
     }
 
     func loop(index: Int) {
+        pthread_mutex_lock(mutex)
+        workerTids.append(ibtpo_gettid())
+        pthread_mutex_unlock(mutex)
         var seen: UInt64 = 0
         while true {
             var g = ibtpo_load_acquire_u64(generation)

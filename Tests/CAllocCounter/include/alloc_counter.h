@@ -8,4 +8,12 @@
 void alloc_counter_start(void);
 /* Stops counting and returns the number of allocation calls since start. */
 uint64_t alloc_counter_stop(void);
+/* Like alloc_counter_start, but only calls made on the calling thread or on one of the
+ * `n` (≤ 16) given Linux thread ids count; calls from any other thread are tallied
+ * separately (alloc_counter_foreign()). */
+void alloc_counter_start_threads(const int32_t *tids, int32_t n);
+/* Calls from threads outside the set since the last start (0 for alloc_counter_start). */
+uint64_t alloc_counter_foreign(void);
+/* The calling thread's Linux thread id. */
+int32_t alloc_counter_gettid(void);
 #endif
