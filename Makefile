@@ -302,6 +302,7 @@ bench-peers: build
 	@echo "== libibtpo"
 	$(DIST)/bin/ibtpo bench $(BENCH_ARGS) | tee .build-bench/ours.txt
 	$(DIST)/bin/ibtpo bench --decode $(BENCH_ARGS) | tee -a .build-bench/ours.txt
+	$(DIST)/bin/ibtpo bench --grpo --threads 1,2 | tee -a .build-bench/ours.txt
 	@echo "== ratios (libibtpo / best PyTorch variant, same run)"
 	@$(PYTHON) benchmarks/compare.py .build-bench/peers.txt .build-bench/ours.txt
 

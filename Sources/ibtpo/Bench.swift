@@ -12,12 +12,24 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also measure the tiny model's individual matmul shapes.") var gemm = false
     @Flag(help: "Measure KV-cached decoding (generated tokens/s) instead of training.") var decode = false
     @Option(help: "Comma-separated concurrent sequence counts for --decode.") var seqs: String = "1,8,64"
+    @Flag(help: "Measure one full GRPO iteration (8 prompts × 8 completions × 32 tokens, tiny model), as TRL's peer benchmark.")
+    var grpo = false
 
     func run() throws {
         let presets = models.split(separator: ",").map(String.init)
         let counts = threads.split(separator: ",").compactMap { Int($0) }
         print("libibtpo \(LibraryVersion.string) bench, BLIS \(BLISInfo.version) (\(BLISInfo.architecture))")
         do {
+            if grpo {
+                for nt in counts {
+                    let r = try RLBench.grpoIteration(threads: nt, iterations: max(3, repeats))
+                    print("bench kind=grpo-iteration config=tiny threads=\(nt) prompts=8 completions=8 new_tokens=32 "
+                        + "s_per_iter=\(fmt(r.secondsPerIteration, 4)) sampling_s=\(fmt(r.samplingSeconds, 4)) "
+                        + "update_s=\(fmt(r.updateSeconds, 4))")
+                    fflush(stdout)
+                }
+                return
+            }
             if decode {
                 let seqCounts = seqs.split(separator: ",").compactMap { Int($0) }
                 for nt in counts {
