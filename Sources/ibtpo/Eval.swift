@@ -10,7 +10,8 @@ struct EvalOptions: ParsableArguments {
     @Option(help: "Top-p for avg@k (1 = off).") var evalTopP: Float = 0.95
     @Option(help: "Evaluation seed.") var evalSeed: UInt64 = 12345
 
-    func run(_ trainer: Trainer, task: any TrainingTask, maxNew: Int) throws {
+    @discardableResult
+    func run(_ trainer: Trainer, task: any TrainingTask, maxNew: Int) throws -> EvalResult {
         let params = SamplingParams(temperature: evalTemperature, topK: evalTopK, topP: evalTopP, maxNewTokens: maxNew)
         let r = try trainer.evaluate(task: task, count: evalCount, k: k, sampling: params, seed: evalSeed)
         var line = "eval (\(r.problems) held-out \(task.name) problems): greedy \(fmt(r.greedyAccuracy * 100, 1))%"
@@ -20,6 +21,14 @@ struct EvalOptions: ParsableArguments {
         }
         line += ", mean length \(fmt(r.meanLength, 1)), truncated \(fmt(r.truncatedFraction * 100, 1))%, \(fmt(r.seconds, 1)) s"
         print(line)
+        return r
+    }
+
+    /// The result as one JSON Lines record for a training log.
+    static func jsonLine(step: Int, generatedTotal: Int, _ r: EvalResult) -> String {
+        "{\"step\": \(step), \"generated_tokens_total\": \(generatedTotal), \"eval_problems\": \(r.problems), "
+            + "\"eval_greedy\": \(r.greedyAccuracy), \"eval_k\": \(r.k), \"eval_avg_at_k\": \(r.avgAtK), "
+            + "\"eval_pass_at_k\": \(r.passAtK), \"eval_mean_length\": \(r.meanLength)}"
     }
 }
 

@@ -104,14 +104,18 @@ struct Train: ParsableCommand {
                 if checkpointEvery > 0 && s % checkpointEvery == 0 && !last { try Checkpoint.save(trainer, path: out) }
                 if evalOpts.evalCount > 0 && evalEvery > 0 && s % evalEvery == 0 && !last {
                     progress.finish()
-                    try evalOpts.run(trainer, task: task, maxNew: rc.sampling.maxNewTokens)
+                    let r = try evalOpts.run(trainer, task: task, maxNew: rc.sampling.maxNewTokens)
+                    if let logFile { fputs(EvalOptions.jsonLine(step: s, generatedTotal: generated, r) + "\n", logFile); fflush(logFile) }
                 }
                 if budgetHit { progress.finish(); print("token budget reached: \(generated) generated tokens after \(s) steps"); break }
             }
             progress.finish()
             try Checkpoint.save(trainer, path: out)
             print("checkpoint: \(out)")
-            if evalOpts.evalCount > 0 { try evalOpts.run(trainer, task: task, maxNew: rc.sampling.maxNewTokens) }
+            if evalOpts.evalCount > 0 {
+                let r = try evalOpts.run(trainer, task: task, maxNew: rc.sampling.maxNewTokens)
+                if let logFile { fputs(EvalOptions.jsonLine(step: rl.completedSteps, generatedTotal: generated, r) + "\n", logFile) }
+            }
         }
     }
 

@@ -38,6 +38,8 @@ check "train writes the JSONL log" 0 "train step 1/1" -- \
     "$BIN" train --algo ibtpo --init-from "$TMP/a.ckpt" --task add --option digits=2 --steps 1 --prompts 2 --tree 2,2,1,1 \
     --seq 64 --max-new 40 --batch 8 --eval-count 0 --log "$TMP/log.jsonl" --out "$TMP/rl.ckpt"
 check "log has one JSON line with the metrics" 0 '"eff_rate"' -- cat "$TMP/log.jsonl"
+check "plot draws the log as SVG" 0 "wrote .*curves.svg: 1 run" -- "$BIN" plot "$TMP/log.jsonl" --out "$TMP/curves.svg"
+check "the SVG has the panels" 0 "Eff-Rate" -- cat "$TMP/curves.svg"
 head -c 300 "$TMP/a.ckpt" > "$TMP/cut.ckpt"
 check "truncated checkpoint is rejected" 4 "checksum|truncated|short" -- "$BIN" eval --checkpoint "$TMP/cut.ckpt" --task add
 
