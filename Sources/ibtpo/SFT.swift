@@ -64,8 +64,10 @@ func formatBytes(_ b: Int) -> String { "\(fmt(Double(b) / 1_048_576.0, 2)) MiB" 
 /// A progress line: redrawn in place on a terminal, one line every few seconds otherwise.
 final class Progress {
     let total: Int, label: String, start = monotonicSeconds()
+    /// When > 0, progress (and the ETA) is measured in tokens against this budget.
+    let tokenBudget: Int
     var tokens = 0, last = 0.0
-    init(total: Int, label: String) { self.total = total; self.label = label }
+    init(total: Int, label: String, tokenBudget: Int = 0) { self.total = total; self.label = label; self.tokenBudget = tokenBudget }
 
     func update(step: Int, tokens t: Int, extra: String) {
         tokens += t
@@ -74,8 +76,11 @@ final class Progress {
         guard step == 1 || step == total || now - last >= interval else { return }
         last = now
         let el = now - start
-        let eta = el / Double(step) * Double(total - step)
-        let line = "\(label) step \(step)/\(total)  \(extra)  \(Int(Double(tokens) / max(el, 1e-9))) tok/s  "
+        var done = Double(step) / Double(max(1, total))
+        if tokenBudget > 0 { done = max(done, Double(tokens) / Double(tokenBudget)) }
+        let eta = done > 0 ? el / done * (1 - min(1, done)) : 0
+        let counter = tokenBudget > 0 ? "\(step) (\(tokens)/\(tokenBudget) tokens)" : "\(step)/\(total)"
+        let line = "\(label) step \(counter)  \(extra)  \(Int(Double(tokens) / max(el, 1e-9))) tok/s  "
             + "elapsed \(fmtSeconds(el))  ETA \(fmtSeconds(eta))"
         if stdoutIsTTY { print("\r\u{1B}[2K" + line, terminator: "") } else { print(line) }
         fflush(stdout)

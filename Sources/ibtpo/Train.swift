@@ -86,7 +86,7 @@ struct Train: ParsableCommand {
                 logFile = f
             }
             defer { if let logFile { fclose(logFile) } }
-            let progress = Progress(total: steps, label: "train")
+            let progress = Progress(total: steps, label: "train", tokenBudget: tokenBudget)
             var generated = 0
             try makeDirectories(parentDirectory(out))
             for s in 1...steps {
