@@ -47,17 +47,30 @@ struct Plot: ParsableCommand {
     func render(_ runs: [(name: String, rows: [[String: Double]])]) -> String {
         let pw = 300.0, ph = 190.0, cols = 3, margin = 44.0, top = 46.0
         let rowsN = (Plot.panels.count + cols - 1) / cols
-        let width = Double(cols) * (pw + margin) + margin, height = top + Double(rowsN) * (ph + margin) + 30
+        let width = Double(cols) * (pw + margin) + margin, height = top + 14 + Double(rowsN) * (ph + margin) + 30
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" "
             + "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        // Legend.
-        for (i, r) in runs.enumerated() {
-            let c = Plot.colors[i % Plot.colors.count], lx = margin + Double(i) * 220
-            s += "<line x1=\"\(lx)\" y1=\"20\" x2=\"\(lx + 24)\" y2=\"20\" stroke=\"\(c)\" stroke-width=\"2.5\"/>"
-            s += "<text x=\"\(lx + 30)\" y=\"24\">\(escape(r.name))</text>\n"
+        // Runs named <group>-s<seed>.jsonl share their group's colour (seeds of one method);
+        // the legend lists groups, wrapping as needed.
+        var groups: [String] = []
+        let groupOf = runs.map { r -> String in
+            var g = r.name
+            if g.hasSuffix(".jsonl") { g = String(g.dropLast(6)) }
+            if let dash = g.lastIndex(of: "-"), g[g.index(after: dash)...].first == "s",
+               Int(g[g.index(dash, offsetBy: 2)...]) != nil { g = String(g[..<dash]) }
+            if !groups.contains(g) { groups.append(g) }
+            return g
+        }
+        let colorOf = runs.indices.map { Plot.colors[(groups.firstIndex(of: groupOf[$0]) ?? 0) % Plot.colors.count] }
+        for (i, g) in groups.enumerated() {
+            let c = Plot.colors[i % Plot.colors.count]
+            let lx = margin + Double(i % 4) * 240, ly = 14.0 + Double(i / 4) * 14
+            let seeds = groupOf.filter { $0 == g }.count
+            s += "<line x1=\"\(lx)\" y1=\"\(ly)\" x2=\"\(lx + 24)\" y2=\"\(ly)\" stroke=\"\(c)\" stroke-width=\"2.5\"/>"
+            s += "<text x=\"\(lx + 30)\" y=\"\(ly + 4)\">\(escape(g))\(seeds > 1 ? " (\(seeds) runs)" : "")</text>\n"
         }
         for (pi, panel) in Plot.panels.enumerated() {
-            let ox = margin + Double(pi % cols) * (pw + margin), oy = top + Double(pi / cols) * (ph + margin)
+            let ox = margin + Double(pi % cols) * (pw + margin), oy = top + 14 + Double(pi / cols) * (ph + margin)
             var series: [[(Double, Double)]] = []
             for r in runs {
                 var pts: [(Double, Double)] = []
@@ -89,7 +102,7 @@ struct Plot: ParsableCommand {
             s += "<text x=\"\(ox)\" y=\"\(oy + ph + 12)\" font-size=\"9\">\(short(x0))</text>"
             s += "<text x=\"\(ox + pw)\" y=\"\(oy + ph + 12)\" text-anchor=\"end\" font-size=\"9\">\(short(x1)) \(x == "step" ? "steps" : "tokens")</text>\n"
             for (i, pts) in series.enumerated() where !pts.isEmpty {
-                let c = Plot.colors[i % Plot.colors.count]
+                let c = colorOf[i]
                 let d = pts.enumerated().map { "\($0.offset == 0 ? "M" : "L")\(fmt(px($0.element.0), 1)),\(fmt(py($0.element.1), 1))" }
                 s += "<path d=\"\(d.joined(separator: " "))\" fill=\"none\" stroke=\"\(c)\" stroke-width=\"1.6\"/>\n"
                 if pts.count == 1 { s += "<circle cx=\"\(px(pts[0].0))\" cy=\"\(py(pts[0].1))\" r=\"3\" fill=\"\(c)\"/>\n" }
