@@ -11,11 +11,12 @@ extension Model {
     }
 
     /// One AdamW step at 1-based step `t` with learning rate `lr`, after clipping the global
-    /// gradient norm to `clip` (no clipping when clip ≤ 0). Returns the pre-clip norm.
-    /// A non-finite gradient norm leaves the parameters untouched and is returned as is.
+    /// gradient norm to `clip` (no clipping when clip ≤ 0). `norm` is the gradient norm if the
+    /// caller already computed it (`gradNorm()`), so it is not reduced twice. Returns the
+    /// pre-clip norm. A non-finite norm leaves the parameters untouched and is returned as is.
     @discardableResult
-    public func adamwStep(t: Int, lr: Float, hyper: AdamWHyper, clip: Float) -> Float {
-        let norm = gradNorm()
+    public func adamwStep(t: Int, lr: Float, hyper: AdamWHyper, clip: Float, norm known: Float? = nil) -> Float {
+        let norm = known ?? gradNorm()
         if !norm.isFinite { return norm }
         let scale: Float = (clip > 0 && norm > clip) ? clip / norm : 1
         let c1 = 1 - Float(_pow(Double(hyper.beta1), Double(t)))

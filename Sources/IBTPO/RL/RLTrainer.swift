@@ -315,7 +315,8 @@ public final class RLTrainer {
                     if mb == 0 { m.maxRatioDeviation = maxDev }
                 }
                 let lr = (config.schedule ?? trainer.config.schedule).at(trainer.step)
-                model.adamwStep(t: trainer.step + 1, lr: lr, hyper: trainer.config.adam, clip: trainer.config.gradClip)
+                model.adamwStep(t: trainer.step + 1, lr: lr, hyper: trainer.config.adam, clip: trainer.config.gradClip,
+                                norm: norm)
                 trainer.step += 1
                 m.optimizerSteps += 1
                 m.gradNorm = norm; m.lr = lr

@@ -123,11 +123,7 @@ public final class BranchDecoder {
                     d.rowTok[row] = next[active[row]]
                     d.sRowSeq[row] = Int32(r.prompt * G + r.trajectory)
                 }
-                d.stepRows(nActive)
-                d.runRows(nActive, nActive * d.config.vocab * 8,
-                          SampleJob(logits: d.logits, vocab: d.config.vocab, params: params, rngs: rgBase, rowSeq: d.sRowSeq,
-                                    probs: d.sProbs, order: d.sOrder, token: d.sToken, logp: d.sLogp,
-                                    sampleLogp: d.sSampleLogp))
+                d.stepAndSample(nActive, params: params, rngs: rgBase)
                 var kept = 0
                 for row in 0..<nActive {
                     let i = active[row], r = requests[i]

@@ -156,9 +156,7 @@ public final class RolloutSampler {
             d.rowSlot[n] = Int32(slot); d.rowTok[n] = slotNext[slot]; d.sRowSeq[n] = Int32(slotSeq[slot])
             n += 1
         }
-        d.stepRows(n)
-        d.runRows(n, n * d.config.vocab * 8, SampleJob(logits: d.logits, vocab: d.config.vocab, params: params, rngs: rg, rowSeq: d.sRowSeq,
-                                probs: d.sProbs, order: d.sOrder, token: d.sToken, logp: d.sLogp, sampleLogp: d.sSampleLogp))
+        d.stepAndSample(n, params: params, rngs: rg)
         for r in 0..<n {
             let slot = Int(d.rowSlot[r]), seq = slotSeq[slot]
             let k = seqCount[seq], tok = d.sToken[r]
@@ -199,6 +197,18 @@ public final class RolloutSampler {
 }
 
 /// Rows lo..<hi: draw row r's token with its sequence's own Rng.
+extension Decoder {
+    /// One decode step over rows 0..<n (rowSlot/rowTok/sRowSeq already written), then one
+    /// token per row sampled with the RNG of the row's sequence (`rngs[sRowSeq[r]]`) into
+    /// sToken/sLogp/sSampleLogp. Allocates nothing.
+    func stepAndSample(_ n: Int, params: SamplingParams, rngs: UnsafeMutablePointer<Rng>) {
+        stepRows(n)
+        runRows(n, n * config.vocab * 8, SampleJob(logits: logits, vocab: config.vocab, params: params, rngs: rngs,
+                                                   rowSeq: sRowSeq, probs: sProbs, order: sOrder, token: sToken,
+                                                   logp: sLogp, sampleLogp: sSampleLogp))
+    }
+}
+
 struct SampleJob: ParallelJob {
     var logits: FPtr, vocab: Int, params: SamplingParams, rngs: UnsafeMutablePointer<Rng>, rowSeq: UnsafeMutablePointer<Int32>
     var probs: FPtr, order: UnsafeMutablePointer<Int32>, token: UnsafeMutablePointer<Int32>, logp: FPtr, sampleLogp: FPtr

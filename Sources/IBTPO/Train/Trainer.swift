@@ -89,7 +89,7 @@ public final class Trainer {
             throw IBTPOError(.badData, "non-finite loss (\(loss)) or gradient norm (\(norm)); parameters not updated")
         }
         let lr = config.schedule.at(step)
-        model.adamwStep(t: step + 1, lr: lr, hyper: config.adam, clip: config.gradClip)
+        model.adamwStep(t: step + 1, lr: lr, hyper: config.adam, clip: config.gradClip, norm: norm)
         step += 1
         return StepStats(step: step, loss: Float(loss), gradNorm: norm, lr: lr, tokens: tokens,
                          seconds: monotonicSeconds() - t0)
