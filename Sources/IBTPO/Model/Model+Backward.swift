@@ -6,7 +6,7 @@ extension Model {
     /// and, when `withEntropy`, `entCoef[r]` = ∂L/∂entropy[r] (forward must have computed
     /// the entropy). Overwrites `logits` with their gradient. Allocates nothing.
     public func backward(withEntropy: Bool = false) {
-        let c = config, B = shape.batch, T = shape.seq, N = B * T
+        let c = config, B = pass.batch, T = pass.seq, N = B * T
         let C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab, d = c.headDim
         let P = params, G = grads
         let ashape = AttentionShape(batch: B, seq: T, heads: c.nHeads, kvHeads: c.nKVHeads, headDim: d)

@@ -6,7 +6,7 @@ extension Model {
     /// 0 where target = -1) and, when `withEntropy`, the per-token `entropy`.
     /// Returns nothing and allocates nothing; runs on `pool`.
     public func forward(withEntropy: Bool = false) {
-        let c = config, B = shape.batch, T = shape.seq, N = B * T
+        let c = config, B = pass.batch, T = pass.seq, N = B * T
         let C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab, d = c.headDim
         let P = params
         let ashape = AttentionShape(batch: B, seq: T, heads: c.nHeads, kvHeads: c.nKVHeads, headDim: d)

@@ -22,7 +22,12 @@ struct LayerActs {
 /// `coef` (and optionally `entCoef`) before `backward`.
 public final class Model {
     public let config: ModelConfig
+    /// The capacity of every per-token buffer: at most `shape.batch` rows of `shape.seq` tokens.
     public let shape: TrainShape
+    /// The shape `forward`/`backward` run on (defaults to `shape`): the first
+    /// `pass.batch · pass.seq` entries of `tokens`, `targets`, `coef`, … hold `pass.batch` rows
+    /// of stride `pass.seq`. Shorter passes cost proportionally less (see `setPass`).
+    public private(set) var pass: TrainShape
     public let layout: ParamLayout
     public let arena: Arena
     public let pool: ThreadPool
@@ -122,6 +127,19 @@ public final class Model {
         return p
     }
 
+    /// Sets the shape of the next passes: `batch` ≤ `shape.batch` rows of `seq` ≤ `shape.seq`
+    /// tokens, laid out with row stride `seq` at the start of the input buffers. The result of a
+    /// row does not depend on the pass shape (attention is causal; padding has no target).
+    public func setPass(batch: Int, seq: Int) throws {
+        guard batch >= 1 && batch <= shape.batch && seq >= 1 && seq <= shape.seq else {
+            throw invalid("pass shape \(batch)×\(seq) must fit the model's \(shape.batch)×\(shape.seq)")
+        }
+        pass = TrainShape(batch: batch, seq: seq)
+    }
+
+    /// Restores the full pass shape.
+    public func resetPass() { pass = shape }
+
     static func validate(_ c: ModelConfig, _ s: TrainShape, decodeSlots: Int = 0) throws {
         try c.validate()
         guard decodeSlots >= 0 && decodeSlots <= 1 << 16 else {
@@ -139,7 +157,7 @@ public final class Model {
         var plan = MemoryPlan()
         let ids = try Model.reserve(config, shape, &plan, decodeSlots: decodeSlots)
         let arena = try Arena(plan: plan)
-        self.config = config; self.shape = shape; self.arena = arena
+        self.config = config; self.shape = shape; self.pass = shape; self.arena = arena
         layout = ParamLayout(config)
         pool = ThreadPool(threads: threads)
         var it = ids.makeIterator()

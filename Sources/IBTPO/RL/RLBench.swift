@@ -1,7 +1,7 @@
 /// One full GRPO iteration on the tiny model, shaped like the TRL peer benchmark
 /// (benchmarks/peers/trl_grpo.py): 8 prompts of 16 bytes × 8 completions of exactly 32
 /// new tokens at temperature 1 (no EOS stop), a toy reward (fraction of lowercase ASCII
-/// letters), group-normalised advantages, and one PPO-clip + KL update.
+/// letters), group-normalised advantages, and one PPO-clip update with β_KL = 0 (TRL's default).
 public enum RLBench {
     public struct Result: Sendable {
         public var secondsPerIteration: Double
@@ -33,6 +33,8 @@ public enum RLBench {
         rc.groupSize = 8
         rc.promptsPerStep = 8
         rc.probeEvery = 0
+        rc.rl.klCoef = 0          // as TRL's default (beta = 0): no reference-model forward
+        rc.alwaysMeasureKL = false
         rc.sampling = SamplingParams(temperature: 1, topK: 0, topP: 1, maxNewTokens: 32, eos: nil)
         rc.seed = seed
         let rl = try RLTrainer(trainer: trainer, task: data, config: rc)

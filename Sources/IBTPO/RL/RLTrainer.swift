@@ -250,10 +250,13 @@ public final class RLTrainer {
     /// token/sequence counts as the loss normaliser.
     func update(_ rows: [RLRow], prompts: [[Int32]], metrics m: inout RLStepMetrics) throws {
         let B = model.shape.batch, T = model.shape.seq
-        for (i, r) in rows.enumerated() where prompts[r.prompt].count + r.tokens.count > T + 1 {
-            throw IBTPOError(.badData, "rl: row \(i) needs \(prompts[r.prompt].count + r.tokens.count - 1) positions, "
-                + "more than seq = \(T); raise seq or lower max_new_tokens")
+        // Positions a row occupies: its prompt and all but the last trajectory token.
+        let need = rows.map { prompts[$0.prompt].count + $0.tokens.count - 1 }
+        for (i, n) in need.enumerated() where n > T {
+            throw IBTPOError(.badData, "rl: row \(i) needs \(n) positions, more than seq = \(T); "
+                + "raise seq or lower max_new_tokens")
         }
+        defer { model.resetPass() }
         let wantRef = config.rl.klCoef > 0 || config.alwaysMeasureKL
         let withEnt = config.rl.entropyCoef > 0
         let mbCount = min(config.rl.minibatches, max(1, rows.count))
@@ -265,11 +268,16 @@ public final class RLTrainer {
                 model.zeroGrads()
                 var loss = 0.0, pg = 0.0, klSum = 0.0, entSum = 0.0, nLow = 0.0, nHigh = 0.0
                 var maxDev = 0.0
-                var start = lo
-                while start < hi {
-                    let end = min(hi, start + B)
-                    fillChunk(rows, start..<end, base: lo, prompts: prompts)
-                    let N = B * T
+                // Rows sorted by length, so that each chunk of B runs at its own longest row.
+                let order = (lo..<hi).sorted { (need[$0], $0) < (need[$1], $1) }
+                var start = 0
+                while start < order.count {
+                    let end = min(order.count, start + B)
+                    let chunk = order[start..<end]
+                    let seq = chunk.reduce(1) { max($0, need[$1]) }
+                    try model.setPass(batch: chunk.count, seq: seq)
+                    fillChunk(rows, chunk, base: lo, prompts: prompts)
+                    let N = chunk.count * seq
                     if wantRef {
                         swapReference()
                         model.forward()
@@ -326,19 +334,17 @@ public final class RLTrainer {
         m.kl /= d; m.entropy /= d; m.clipFracLow /= d; m.clipFracHigh /= d
     }
 
-    /// Writes rows[range] into the model's inputs as [BOS] prompt trajectory PAD… with targets
-    /// on the trajectory tokens only, and π_old / advantages / sequence index / mask per position.
-    /// Unused rows of the chunk are all padding with no target.
-    func fillChunk(_ rows: [RLRow], _ range: Range<Int>, base: Int, prompts: [[Int32]]) {
-        let B = model.shape.batch, T = model.shape.seq, pad = trainer.tokenizer.pad
-        for b in 0..<B {
+    /// Writes rows[chunk] into the model's inputs at the current pass shape (row stride
+    /// `model.pass.seq`) as [BOS] prompt trajectory PAD… with targets on the trajectory tokens
+    /// only, and π_old / advantages / sequence index (row − `base`) / mask per position.
+    func fillChunk(_ rows: [RLRow], _ chunk: ArraySlice<Int>, base: Int, prompts: [[Int32]]) {
+        let T = model.pass.seq, pad = trainer.tokenizer.pad
+        for (b, ri) in chunk.enumerated() {
             let o = b * T
             for i in 0..<T {
                 model.tokens[o + i] = pad; model.targets[o + i] = -1
                 lpOld[o + i] = 0; adv[o + i] = 0; seqIdx[o + i] = 0; mask[o + i] = false
             }
-            let ri = range.lowerBound + b
-            guard ri < range.upperBound else { continue }
             let row = rows[ri], pr = prompts[row.prompt]
             let L = pr.count
             for i in 0..<min(L, T) { model.tokens[o + i] = pr[i] }
