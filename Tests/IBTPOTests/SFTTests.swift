@@ -10,19 +10,22 @@ final class SFTTests: XCTestCase {
     }
 
     /// Rows are [BOS] prompt completion [EOS] PAD…, with targets (and loss) exactly on the
-    /// completion and EOS — checked against the task's own texts.
+    /// completion and EOS — checked against the task's own texts — at a row stride equal to the
+    /// batch's longest row.
     func testBatchLayoutMatchesProblemText() throws {
         let task = try builtinTask(name: "add", options: ["digits": 3], seed: 4)
         let t = try Trainer(tinyConfig())
         var batcher = SFTBatcher(task: task, seed: 1)
         let weighted = try batcher.fill(t.model)
-        var expectedWeighted = 0
+        var expectedWeighted = 0, longest = 0
+        let T = t.model.pass.seq   // the pass runs at the batch's longest row
         for b in 0..<t.config.batch {
             let p = task.problem(split: .train, index: b)
             let seqTokens: [Int32] = [256] + p.prompt.utf8.map { Int32($0) } + p.solution.utf8.map { Int32($0) } + [257]
             let promptEnd = 1 + p.prompt.utf8.count
-            for i in 0..<t.config.seq {
-                let row = b * t.config.seq + i
+            longest = max(longest, seqTokens.count - 1)
+            for i in 0..<T {
+                let row = b * T + i
                 XCTAssertEqual(t.model.tokens[row], i < seqTokens.count ? seqTokens[i] : 258, "row \(b) pos \(i)")
                 let wantTarget: Int32 = (i + 1 < seqTokens.count && i + 1 >= promptEnd) ? seqTokens[i + 1] : -1
                 XCTAssertEqual(t.model.targets[row], wantTarget, "row \(b) pos \(i)")
@@ -30,7 +33,11 @@ final class SFTTests: XCTestCase {
             }
             expectedWeighted += seqTokens.count - promptEnd
         }
-        print("batch of \(t.config.batch) rows, \(weighted) completion tokens (expected \(expectedWeighted))")
+        print("batch of \(t.config.batch) rows, \(weighted) completion tokens (expected \(expectedWeighted)), pass seq \(T)")
+        XCTAssertEqual(T, longest)
+        XCTAssertEqual(t.model.pass.batch, t.config.batch)
+        _ = try t.supervisedStep()
+        XCTAssertEqual(t.model.pass, t.config.shape, "the step restores the full pass shape")
         XCTAssertEqual(weighted, expectedWeighted)
     }
 

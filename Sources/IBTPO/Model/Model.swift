@@ -138,7 +138,11 @@ public final class Model {
     }
 
     /// Restores the full pass shape.
-    public func resetPass() { pass = shape }
+    public func resetPass() {
+        // (written only when it changes: the exclusivity-checked write of a class property
+        // was seen to allocate now and then, and the training step must not allocate)
+        if pass != shape { pass = shape }
+    }
 
     static func validate(_ c: ModelConfig, _ s: TrainShape, decodeSlots: Int = 0) throws {
         try c.validate()

@@ -36,20 +36,29 @@ public struct SFTBatcher {
     }
 
     /// Writes `model.shape.batch` rows into the model's inputs (coef = −1 on completion
-    /// tokens) and returns the number of completion tokens. Throws `.badData` naming the
-    /// problem if one does not fit in `seq` tokens; the rows written so far are then garbage
-    /// but the trainer's state is untouched (nothing has been trained on them).
+    /// tokens) and returns the number of completion tokens. The model's pass shape is set to
+    /// the batch's longest row (`Model.setPass`; `Trainer.supervisedStep` restores it), so short
+    /// problems cost less than `seq`. Throws `.badData` naming the problem if one does not fit
+    /// in `seq` tokens; the rows written so far are then garbage but the trainer's state is
+    /// untouched (nothing has been trained on them).
     public mutating func fill(_ model: Model) throws -> Int {
-        let B = model.shape.batch, T = model.shape.seq
+        let B = model.shape.batch, full = model.shape.seq
         var weighted = 0
-        for b in 0..<B {
+        var picked: [(index: Int, problem: Problem)] = []
+        var T = 1
+        for _ in 0..<B {
             let index = nextIndex()
             let p = task.problem(split: .train, index: index)
-            let prompt = p.prompt.utf8, completion = p.solution.utf8
-            let total = 1 + prompt.count + completion.count + 1
-            guard total <= T + 1 else {
-                throw IBTPOError(.badData, "\(task.name) train problem \(index) needs \(total - 1) tokens, more than seq = \(T)")
+            let total = 1 + p.prompt.utf8.count + p.solution.utf8.count + 1
+            guard total <= full + 1 else {
+                throw IBTPOError(.badData, "\(task.name) train problem \(index) needs \(total - 1) tokens, more than seq = \(full)")
             }
+            T = max(T, total - 1)
+            picked.append((index, p))
+        }
+        try model.setPass(batch: B, seq: T)
+        for (b, (_, p)) in picked.enumerated() {
+            let prompt = p.prompt.utf8, completion = p.solution.utf8
             let row = b * T
             var i = 0
             // Sequence s: BOS, prompt, completion, EOS. tokens[i] = s[i], targets[i] = s[i+1].

@@ -65,12 +65,14 @@ public final class Trainer {
     }
 
     /// One supervised step on a batch already written into `model.tokens`/`targets`
-    /// (target -1 = ignored) with `model.coef[r]` = −weight of token r.
+    /// (target -1 = ignored) with `model.coef[r]` = −weight of token r, at the model's current
+    /// pass shape (`Model.setPass`, e.g. set by `SFTBatcher.fill`); the full shape is restored after.
     /// Loss = Σ w_r·(−log p(target_r)) / Σ w_r. Allocates nothing. If the loss or the
     /// gradient is not finite, throws `.badData` without updating parameters or the step.
     public func supervisedStep() throws -> StepStats {
         let t0 = monotonicSeconds()
-        let N = config.shape.tokens
+        defer { model.resetPass() }
+        let N = model.pass.tokens
         var wsum: Float = 0
         var tokens = 0
         for r in 0..<N {
