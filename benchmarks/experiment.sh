@@ -8,20 +8,29 @@
 #   benchmarks/experiment.sh CHECKPOINT TASK-ARGS...
 #   e.g. benchmarks/experiment.sh runs/bench-countdown.ckpt --task countdown \
 #            --option numbers=4 --option max_number=10 --option max_target=99
-# Knobs: SEEDS (default "1 2 3"), BUDGET (generated tokens per run, default 150000),
-#        BIN (default dist/bin/ibtpo), THREADS (default 2), EVAL_COUNT (default 256).
+# Knobs: SEEDS (default "1 2 3"), BUDGET (generated tokens per run, default 500000),
+#        BIN (default dist/bin/ibtpo), THREADS (default 2), EVAL_COUNT (default 256),
+#        EVAL_EVERY (held-out evaluation every N steps, default 50; 0 = final only),
+#        MINIBATCHES (optimiser steps per rollout batch, default 4, so that PPO clipping is
+#        active and clip-higher differs from GRPO), SEQ (default 96), MAX_NEW (default 64),
+#        OUT (default runs/experiment/<task>).
 set -euo pipefail
 CKPT="$1"; shift
 BIN="${BIN:-dist/bin/ibtpo}"
 SEEDS="${SEEDS:-1 2 3}"
-BUDGET="${BUDGET:-150000}"
+BUDGET="${BUDGET:-500000}"
 THREADS="${THREADS:-2}"
 EVAL_COUNT="${EVAL_COUNT:-256}"
+EVAL_EVERY="${EVAL_EVERY:-50}"
+MINIBATCHES="${MINIBATCHES:-4}"
+SEQ="${SEQ:-96}"
+MAX_NEW="${MAX_NEW:-64}"
 name="$(printf '%s ' "$@" | sed -n 's/.*--task \([a-z]*\).*/\1/p')"
-OUT="runs/experiment/${name:-task}"
+OUT="${OUT:-runs/experiment/${name:-task}}"
 mkdir -p "$OUT"
-common=(--init-from "$CKPT" --steps 100000 --token-budget "$BUDGET" --prompts 8 --seq 96 --max-new 64
-        --threads "$THREADS" --eval-count "$EVAL_COUNT" --k 8 "$@")
+common=(--init-from "$CKPT" --steps 100000 --token-budget "$BUDGET" --prompts 8 --seq "$SEQ" --max-new "$MAX_NEW"
+        --minibatches "$MINIBATCHES" --threads "$THREADS" --eval-count "$EVAL_COUNT" --eval-every "$EVAL_EVERY"
+        --k 8 "$@")
 for seed in $SEEDS; do
   "$BIN" train --algo grpo --g 8 --seed "$seed" --log "$OUT/grpo-s$seed.jsonl" --out "$OUT/grpo-s$seed.ckpt" "${common[@]}"
   "$BIN" train --algo ibtpo --tree 4,9,1,1 --seed "$seed" --log "$OUT/ibtpo-s$seed.jsonl" --out "$OUT/ibtpo-s$seed.ckpt" "${common[@]}"
