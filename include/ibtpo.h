@@ -112,11 +112,13 @@ typedef struct ibtpo_trainer_config {
     float beta1, beta2, adam_eps; /* AdamW */
     float weight_decay;           /* decoupled; applied to matrices only */
     float grad_clip;              /* global-norm clip, 0 = off */
+    int32_t rollout_slots;        /* concurrent sequences of the KV-cached sampler, 0..65536
+                                     (0 = no sampling: generate, evaluate and RL fail) */
 } ibtpo_trainer_config;
 
 /** Fills `cfg` with defaults: the tiny model, batch 32, seq 64, 2 threads, seed 1,
  *  lr 3e-3 → 3e-4 cosine over 1000 steps after 20 warmup steps, AdamW (0.9, 0.95, 1e-8),
- *  weight decay 0.01, clip 1.0. */
+ *  weight decay 0.01, clip 1.0, 64 rollout slots. */
 ibtpo_status ibtpo_trainer_config_default(ibtpo_trainer_config *cfg);
 
 /* ---- Memory plan ------------------------------------------------------------------ */
@@ -131,6 +133,7 @@ typedef struct ibtpo_memory_plan {
     uint64_t activation_bytes;   /* saved forward activations, logits, RoPE tables */
     uint64_t scratch_bytes;      /* backward scratch, inputs, reduction partials */
     uint64_t parameter_count;    /* trainable scalars */
+    uint64_t kv_cache_bytes;     /* the sampler's KV cache and decode buffers (part of scratch_bytes) */
 } ibtpo_memory_plan;
 
 /** Computes the memory plan of `cfg` into `out` (out->struct_size must be set). */
@@ -175,6 +178,290 @@ ibtpo_status ibtpo_trainer_step_supervised(ibtpo_trainer *trainer, const int32_t
 
 /** Optimiser steps taken so far (restored by ibtpo_trainer_load). */
 ibtpo_status ibtpo_trainer_get_step(ibtpo_trainer *trainer, int64_t *out_step);
+
+/** Changes the number of worker threads (1..64) used by every later call on `trainer`.
+ *  Results do not depend on the thread count: training, sampling and scoring are
+ *  bit-identical for any count (only speed changes). */
+ibtpo_status ibtpo_trainer_set_threads(ibtpo_trainer *trainer, int32_t threads);
+
+/** The current number of worker threads. */
+ibtpo_status ibtpo_trainer_get_threads(ibtpo_trainer *trainer, int32_t *out_threads);
+
+/* ---- Tokenizer ---------------------------------------------------------------------- */
+
+/* libibtpo's models read bytes: token t < 256 is the byte t; three special tokens follow. */
+#define IBTPO_TOKEN_BOS 256
+#define IBTPO_TOKEN_EOS 257
+#define IBTPO_TOKEN_PAD 258
+
+/** Encodes `len` bytes of `text` (any bytes; NUL is a byte like the others) as tokens,
+ *  preceded by IBTPO_TOKEN_BOS when add_bos is 1 (0 or 1 only). Writes at most `capacity`
+ *  tokens to `out` and always sets *out_len to the number of tokens needed; if that exceeds
+ *  `capacity`, returns IBTPO_ERR_INVALID_ARGUMENT and writes nothing (call again with a
+ *  larger buffer). `out` may be NULL when capacity is 0. Thread-safe. */
+ibtpo_status ibtpo_tokenize(const char *text, int64_t len, int32_t add_bos, int32_t *out, int64_t capacity,
+                            int64_t *out_len);
+
+/** Decodes `n` tokens to bytes: bytes are copied, BOS and PAD are dropped, and decoding
+ *  stops at the first EOS. Writes the bytes and a terminating NUL into `out` (capacity
+ *  bytes, NUL included) and sets *out_len to the byte count without the NUL; if the text
+ *  and its NUL need more than `capacity` bytes, returns IBTPO_ERR_INVALID_ARGUMENT and
+ *  writes nothing. A token outside [0, 259) is IBTPO_ERR_INVALID_ARGUMENT. Thread-safe. */
+ibtpo_status ibtpo_detokenize(const int32_t *tokens, int64_t n, char *out, int64_t capacity, int64_t *out_len);
+
+/* ---- Tasks -------------------------------------------------------------------------- */
+
+/** A set of problems (prompt, reference solution, answer) split into train and test, with
+ *  a verifier. Immutable after creation, so one task may be shared by several trainers and
+ *  threads. A trainer that uses a task keeps its own reference: ibtpo_task_free may be
+ *  called at any time after the task was passed to a trainer. */
+typedef struct ibtpo_task ibtpo_task;
+
+#define IBTPO_SPLIT_TRAIN 0
+#define IBTPO_SPLIT_TEST 1
+
+/** A built-in task by name ("add", "countdown", "modchain") with options given as
+ *  "name=value" pairs separated by commas or spaces (e.g. "numbers=4,max_number=10"; NULL or
+ *  "" for the defaults) and the problem generator's seed. docs/tasks.md lists the options.
+ *  On failure *out is NULL and ibtpo_last_error(NULL) names the bad option. */
+ibtpo_status ibtpo_task_create_builtin(const char *name, const char *options, uint64_t seed, ibtpo_task **out);
+
+/** A JSON Lines file (docs/tasks.md "User datasets"): one {"prompt", "answer", optional
+ *  "solution" and "split"} object per line. Every problem's prompt + solution must fit in
+ *  `max_tokens` tokens (1..65536; pass the model's max_seq). All or nothing: an error names
+ *  the file and line, and no task is created. */
+ibtpo_status ibtpo_task_create_jsonl(const char *path, int32_t max_tokens, ibtpo_task **out);
+
+/** A task from `count` (1..2^24) prompts passed in memory, NUL-terminated UTF-8 strings.
+ *  answers: `count` strings checked by the built-in verifier (the completion's last line
+ *  must be "answer: <answer>"), or NULL when a reward callback will judge completions
+ *  (RL and evaluation then fail with IBTPO_ERR_INVALID_ARGUMENT until one is set).
+ *  solutions: `count` reference completions for SFT, or NULL (SFT then uses the answer line).
+ *  splits: `count` IBTPO_SPLIT_* values, or NULL to split by a stable hash of the prompt
+ *  (about 10% test). Both splits must be non-empty. The strings are copied. */
+ibtpo_status ibtpo_task_create_memory(const char *const *prompts, const char *const *answers,
+                                      const char *const *solutions, const int32_t *splits, int64_t count,
+                                      ibtpo_task **out);
+
+/** Releases the caller's reference. NULL is a no-op. */
+void ibtpo_task_free(ibtpo_task *task);
+
+/** Problems in `split` (IBTPO_SPLIT_*), or -1 for an unbounded generator (built-in tasks). */
+ibtpo_status ibtpo_task_problem_count(const ibtpo_task *task, int32_t split, int64_t *out_count);
+
+/** Copies problem `index` (>= 0) of `split` into caller buffers: each of prompt, solution
+ *  and answer (any of them may be NULL to skip it) gets at most `capacity` bytes including
+ *  a NUL. Fails with IBTPO_ERR_INVALID_ARGUMENT, writing nothing, if an index is out of range
+ *  or a string does not fit. */
+ibtpo_status ibtpo_task_get_problem(const ibtpo_task *task, int32_t split, int64_t index, char *prompt,
+                                    char *solution, char *answer, int64_t capacity);
+
+/* ---- Callbacks (stored per trainer) --------------------------------------------------- */
+
+/** Judges one completion. prompt, completion and answer are NUL-terminated and also come
+ *  with their byte lengths (a completion may contain NUL bytes); answer is "" for tasks
+ *  without answers. They are valid only during the call. Write a reward in [0, 1] to
+ *  *out_reward and return 0. A non-zero return aborts the running step or evaluation with
+ *  IBTPO_ERR_CALLBACK_FAILED and leaves the trainer unchanged; so does a reward that is
+ *  not a finite number in [0, 1]. Called on the thread that called the library. */
+typedef int32_t (*ibtpo_reward_fn)(void *user_data, const char *prompt, int64_t prompt_len, const char *completion,
+                                   int64_t completion_len, const char *answer, double *out_reward);
+
+/** Receives log lines (NUL-terminated, no trailing newline, valid during the call). */
+typedef void (*ibtpo_log_fn)(void *user_data, int32_t level, const char *message);
+#define IBTPO_LOG_INFO 0
+#define IBTPO_LOG_WARN 1
+
+/** Reports progress of long calls: `phase` ("rollout", "update", "evaluate", "generate",
+ *  "score"; static strings), `done` of `total` units. Return 0 to continue; a non-zero
+ *  return stops the call with IBTPO_ERR_ABORTED and leaves the trainer unchanged (an RL
+ *  step can only be stopped before its first optimiser update). */
+typedef int32_t (*ibtpo_progress_fn)(void *user_data, const char *phase, int64_t done, int64_t total);
+
+/** Sets (or, with fn = NULL, removes) the reward callback used by RL steps and evaluation
+ *  instead of the task's verifier. user_data is passed back untouched; the caller keeps
+ *  it alive while the callback is set. */
+ibtpo_status ibtpo_trainer_set_reward_fn(ibtpo_trainer *trainer, ibtpo_reward_fn fn, void *user_data);
+
+/** Sets or removes (NULL) the log callback. Without one, the library prints nothing. */
+ibtpo_status ibtpo_trainer_set_log_fn(ibtpo_trainer *trainer, ibtpo_log_fn fn, void *user_data);
+
+/** Sets or removes (NULL) the progress/abort callback. */
+ibtpo_status ibtpo_trainer_set_progress_fn(ibtpo_trainer *trainer, ibtpo_progress_fn fn, void *user_data);
+
+/* ---- Sampling, generation and scoring ----------------------------------------------- */
+
+/** How tokens are drawn. temperature 0 = greedy. */
+typedef struct ibtpo_sampling_config {
+    uint32_t struct_size;    /* sizeof(ibtpo_sampling_config) */
+    float temperature;       /* >= 0 */
+    int32_t top_k;           /* 0 = off, else 1..vocab */
+    float top_p;             /* (0, 1]; 1 = off */
+    int32_t max_new_tokens;  /* >= 1; prompt + max_new_tokens <= model.max_seq */
+    int32_t stop_at_eos;     /* 1: a sequence ends after sampling EOS (included in the output); 0: never */
+} ibtpo_sampling_config;
+
+/** Fills `cfg` with the paper's sampling: temperature 0.7, top-k 20, top-p 0.95, 64 new
+ *  tokens, stop at EOS. */
+ibtpo_status ibtpo_sampling_config_default(ibtpo_sampling_config *cfg);
+
+/** Samples `n` (1..rollout_slots) completions of one prompt with the KV-cached sampler.
+ *  prompt: prompt_len (>= 1) tokens in [0, vocab), usually [BOS] + bytes.
+ *  out_tokens: n × cfg->max_new_tokens int32, row i holds completion i, padded with
+ *  IBTPO_TOKEN_PAD after its end; out_lengths: n int64 (EOS counted); out_logps: NULL or
+ *  n × max_new_tokens floats, the log-prob of each sampled token under the policy at
+ *  temperature 1 (0 after the end). Completion i depends only on (seed, i), not on n.
+ *  Parameters, optimiser state and the trainer's RNG are not touched. */
+ibtpo_status ibtpo_trainer_generate(ibtpo_trainer *trainer, const int32_t *prompt, int64_t prompt_len, int64_t n,
+                                    const ibtpo_sampling_config *cfg, uint64_t seed, int32_t *out_tokens,
+                                    int64_t *out_lengths, float *out_logps);
+
+/** Per-token log-probabilities of given sequences under the current policy.
+ *  tokens: n_seqs × seq_len int32 in [0, vocab), row-major, seq_len in 1..model.max_seq.
+ *  lengths: NULL (every row is seq_len long) or n_seqs values in 1..seq_len.
+ *  out_logps: n_seqs × seq_len floats; out_logps[i][t] = log p(tokens[i][t+1] | tokens[i][0..t])
+ *  for t + 1 < length, and 0 elsewhere. n_seqs >= 1 (processed in chunks of the config's
+ *  batch when seq_len <= the config's seq, else one row at a time when max_seq allows).
+ *  Parameters and optimiser state are not modified. */
+ibtpo_status ibtpo_trainer_score(ibtpo_trainer *trainer, const int32_t *tokens, const int64_t *lengths,
+                                 int64_t n_seqs, int64_t seq_len, float *out_logps);
+
+/* ---- Supervised training and evaluation on a task ------------------------------------ */
+
+/** One supervised step on `batch` problems of `task`'s train split (prompt, then the
+ *  reference solution and EOS; loss on the completion only), drawn in a seeded shuffled
+ *  order that the trainer remembers between calls. A problem longer than the config's seq
+ *  is IBTPO_ERR_BAD_DATA. `out` may be NULL. */
+ibtpo_status ibtpo_trainer_step_sft(ibtpo_trainer *trainer, const ibtpo_task *task, ibtpo_step_stats *out);
+
+typedef struct ibtpo_eval_config {
+    uint32_t struct_size;             /* sizeof(ibtpo_eval_config) */
+    int32_t count;                    /* first `count` problems of the test split, >= 1 */
+    int32_t k;                        /* samples per problem for avg@k / pass@k, 0..1024 (0 = greedy only) */
+    ibtpo_sampling_config sampling;   /* for the k samples; greedy uses temperature 0 */
+    uint64_t seed;                    /* evaluation seed (the trainer's RNG is not used) */
+} ibtpo_eval_config;
+
+/** count 256, k 8, the default sampling, seed 12345. */
+ibtpo_status ibtpo_eval_config_default(ibtpo_eval_config *cfg);
+
+typedef struct ibtpo_eval_result {
+    uint32_t struct_size;     /* sizeof(ibtpo_eval_result) */
+    int64_t problems;
+    double greedy_accuracy;   /* mean reward of the greedy completions */
+    double avg_at_k;          /* mean reward over the k samples (0 when k = 0) */
+    double pass_at_k;         /* fraction of problems with a sample of reward 1 */
+    double mean_length;       /* completion tokens, EOS excluded */
+    double truncated_fraction;/* completions cut at max_new_tokens */
+    double seconds;
+} ibtpo_eval_result;
+
+/** Evaluates the policy on `task`'s test split with the task's verifier, or with the
+ *  trainer's reward callback when one is set. Changes nothing in the trainer. */
+ibtpo_status ibtpo_trainer_evaluate(ibtpo_trainer *trainer, const ibtpo_task *task, const ibtpo_eval_config *cfg,
+                                    ibtpo_eval_result *out);
+
+/* ---- Reinforcement learning: GRPO and IB-TPO ------------------------------------------ */
+
+#define IBTPO_ALGO_GRPO 0
+#define IBTPO_ALGO_IBTPO 1
+
+#define IBTPO_BRANCH_IB 0       /* IB-Score (the paper's IBTree) */
+#define IBTPO_BRANCH_RANDOM 1
+#define IBTPO_BRANCH_ENTROPY 2  /* TreeRL: lowest-probability sampled tokens */
+#define IBTPO_BRANCH_FIXED 3    /* TreePO: every node up to fixed_max_depth */
+
+#define IBTPO_LOSS_TOKEN_MEAN 0     /* DAPO / default */
+#define IBTPO_LOSS_SEQUENCE_MEAN 1  /* original GRPO */
+#define IBTPO_LOSS_CONSTANT 2       /* Dr. GRPO: / (max_new_tokens × sequences) */
+
+#define IBTPO_PIBAR_LENGTH_NORMALIZED 0  /* exp(mean token log-prob) */
+#define IBTPO_PIBAR_PRODUCT 1            /* exp(sum of token log-probs) */
+
+/** An RL run's settings (docs/algorithm-choices.md explains every choice). */
+typedef struct ibtpo_rl_config {
+    uint32_t struct_size;         /* sizeof(ibtpo_rl_config) */
+    int32_t algo;                 /* IBTPO_ALGO_* */
+    int32_t prompts_per_step;     /* train problems per step, >= 1 */
+    int32_t group_size;           /* GRPO: G samples per prompt */
+    int32_t tree_b0, tree_l, tree_k, tree_b; /* IB-TPO tree (B0, L, K, B); G = B0 + (L-1)·K·B */
+    int32_t branch_rule;          /* IBTPO_BRANCH_* */
+    int32_t fixed_max_depth;      /* for IBTPO_BRANCH_FIXED */
+    double beta;                  /* IB trade-off β > 0 */
+    double lambda;                /* weight of A_IB, >= 0 */
+    double clip_low, clip_high;   /* PPO ε_low in [0, 1), ε_high >= 0 (0.28 = clip-higher) */
+    double kl_coef;               /* β_KL to the policy at ibtpo_trainer_rl_begin, >= 0 */
+    double entropy_coef;          /* entropy bonus, >= 0 */
+    int32_t loss_aggregation;     /* IBTPO_LOSS_* */
+    int32_t epochs;               /* optimisation epochs per rollout batch, 1..1000 */
+    int32_t minibatches;          /* optimiser steps per epoch, >= 1 */
+    int32_t pibar_form;           /* IBTPO_PIBAR_* */
+    double ratio_when_parent_zero;/* r(c) when p̂(parent) = 0 */
+    int32_t sqrt_n_weighting;     /* 1: scale A(s) by 1/sqrt(n(s)) */
+    int32_t probe_every;          /* GRPO: measure IB-Score on a probe tree every N steps (0 = never) */
+    ibtpo_sampling_config sampling; /* rollout sampling (stop_at_eos must be 1) */
+    float lr;                     /* learning rate of RL updates (constant) */
+    int32_t reset_optimizer;      /* 1: clear AdamW moments and the step counter at rl_begin */
+    uint64_t seed;                /* rollout seed */
+} ibtpo_rl_config;
+
+/** IB-TPO with IBTree (4, 9, 1, 1), β 5, λ 0.1, 8 prompts per step, G 8 for GRPO,
+ *  ε 0.2/0.2, β_KL 0.001, token-mean loss, 1 epoch × 1 minibatch, the default sampling,
+ *  lr 1e-4, reset_optimizer 1, probe_every 1, seed 1. */
+ibtpo_status ibtpo_rl_config_default(ibtpo_rl_config *cfg);
+
+/** Every metric of one RL step (ib-tpo.md §7). */
+typedef struct ibtpo_rl_metrics {
+    uint32_t struct_size;         /* sizeof(ibtpo_rl_metrics) */
+    int64_t step;                 /* RL steps completed */
+    int64_t optimizer_steps;      /* optimiser updates in this step */
+    double avg_rate;              /* mean reward of the trajectories */
+    double eff_rate;              /* prompts whose rewards are not all equal */
+    double entropy;               /* mean token entropy of the policy */
+    double kl;                    /* k3 KL to the reference policy */
+    double clip_frac_low, clip_frac_high;
+    double grad_norm;
+    double loss;
+    double ib_score;              /* mean IB-Score (NaN when not measured this step) */
+    double ib_cov;                /* mean Cov(η1, η2) (NaN when not measured) */
+    int64_t prompts, trajectories, generated_tokens, trained_tokens;
+    double trajectories_per_1k_tokens;
+    int64_t tree_nodes, branch_points;
+    double mean_branch_depth;
+    double sampling_seconds, update_seconds;
+    double lr;
+} ibtpo_rl_metrics;
+
+/** Starts (or restarts) RL on `task`: validates `cfg`, copies the current parameters as
+ *  the frozen reference policy of the KL term (one parameter-sized buffer, reported by
+ *  *out_bytes when out_bytes is not NULL) and starts at the first train problem.
+ *  Fails without changing anything if cfg is invalid, if prompts_per_step × G exceeds the
+ *  rollout slots, or if the task has no answers and no reward callback is set. */
+ibtpo_status ibtpo_trainer_rl_begin(ibtpo_trainer *trainer, const ibtpo_task *task, const ibtpo_rl_config *cfg,
+                                    uint64_t *out_bytes);
+
+/** One RL step: rollouts (independent for GRPO, IBTrees for IB-TPO) → rewards →
+ *  advantages → PPO-clip update(s). A reward callback failure, an abort from the progress
+ *  callback or a non-finite gradient leaves the trainer unchanged (with several
+ *  minibatches or epochs, a non-finite gradient in a later update can follow earlier
+ *  ones). Requires ibtpo_trainer_rl_begin. `out` may be NULL. */
+ibtpo_status ibtpo_trainer_step_rl(ibtpo_trainer *trainer, ibtpo_rl_metrics *out);
+
+/** IB-TPO credit assignment for a tree sampled by another engine (ib-tpo.md §3, §5).
+ *  n_nodes (2..2^24) nodes; node 0 is the root (the prompt): parent[0] = -1 and
+ *  token_count[0] = 0. For i >= 1: 0 <= parent[i] < i, token_count[i] >= 1, and
+ *  mean_logp[i] (finite, <= 0) is the mean sampling log-prob of node i's segment.
+ *  reward[i] (finite, in [0, 1]) is read for leaves (nodes without children) only; every
+ *  leaf is a finished trajectory. NULL inputs, a cycle-free violation or a bad value give
+ *  IBTPO_ERR_INVALID_ARGUMENT naming the node.
+ *  Uses cfg's beta, lambda, pibar_form, ratio_when_parent_zero and sqrt_n_weighting (the
+ *  rest of cfg is ignored, but struct_size must be right).
+ *  Outputs, n_nodes doubles each, NULL to skip: out_ib_score[i] = IB-Score of node i as a
+ *  branching point (NaN for leaves); out_advantage[i] = A_GL(i) + λ·A_IB(i), the advantage
+ *  of every token of node i's segment (0 for the root). Thread-safe; no trainer needed. */
+ibtpo_status ibtpo_tree_advantages(const ibtpo_rl_config *cfg, int64_t n_nodes, const int32_t *parent,
+                                   const int32_t *token_count, const float *mean_logp, const float *reward,
+                                   double *out_ib_score, double *out_advantage);
 
 /* ---- Checkpoints ------------------------------------------------------------------- */
 
