@@ -62,13 +62,16 @@ static inline void check_status(ibtpo_status got, ibtpo_status want, const char 
     check(got == want, what, detail);
 }
 
-/* Case-insensitive substring search (the keyword naming the problem may be capitalised). */
+/* Case-insensitive substring search (the keyword naming the problem may be capitalised);
+ * '_' in the needle also matches a space ("group_size" matches "group size"). */
 static inline int contains_ci(const char *hay, const char *needle) {
     size_t n = strlen(needle);
     if (n == 0) return 1;
     for (; *hay; hay++) {
         size_t i = 0;
-        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i])) i++;
+        while (i < n && hay[i] &&
+               (tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]) || (needle[i] == '_' && hay[i] == ' ')))
+            i++;
         if (i == n) return 1;
     }
     return 0;
