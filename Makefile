@@ -45,6 +45,9 @@ LIB_SCRATCH := .build-lib
 CTEST_DIR := .build-ctest
 PROBE_DIR := .build-probe
 INSTALL_CHECK_DIR := $(CURDIR)/.build-install
+EXAMPLES_DIR := $(CURDIR)/.build-examples
+# Arguments of the example's short run in `make examples` (SFT steps, RL steps).
+EXAMPLE_ARGS ?= 20 2
 
 # The toolchain's static Swift runtime (for libibtpo.a), found from the swift driver.
 # (evaluated lazily, only by `make lib`; runtimeResourcePath is <toolchain>/usr/lib/swift)
@@ -65,8 +68,8 @@ VERSION := $(shell awk '/define IBTPO_VERSION_(MAJOR|MINOR|PATCH) /{v[++n]=$$3} 
 
 VALGRIND := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet
 
-.PHONY: help check-blis build lib install uninstall test swift-test c-test install-check valgrind abi-check \
-        py-test cli-test bench bench-tree bench-peers demo header-check clean
+.PHONY: help check-blis build lib install uninstall test swift-test c-test misuse-test two-trainers-test examples \
+        install-check valgrind abi-check py-test cli-test bench bench-tree bench-peers demo header-check clean
 
 help:
 	@echo "libibtpo $(VERSION) — make targets:"
@@ -74,9 +77,14 @@ help:
 	@echo "  build         release CLI -> $(DIST)/bin/ibtpo"
 	@echo "  lib           $(DIST)/lib/libibtpo.so (Swift runtime inside, exports only ibtpo_*) and libibtpo.a"
 	@echo "  install       PREFIX=$(PREFIX): header, both libraries, lib/pkgconfig/ibtpo.pc + ibtpo-static.pc"
-	@echo "  test          swift test + header-check + C tests (shared and static) + install/pkg-config check + abi-check"
-	@echo "                + valgrind (VALGRIND_IN_TEST=0 to skip) + Python tests (if bindings/python/tests)"
-	@echo "  valgrind      the C test against libibtpo.so under valgrind"
+	@echo "  test          swift test + header-check + C tests (shared and static) + misuse sweep + two-trainers test"
+	@echo "                + examples + install/pkg-config check + abi-check + valgrind (VALGRIND_IN_TEST=0 to skip)"
+	@echo "                + Python tests (if bindings/python/tests)"
+	@echo "  c-test        Tests/c/test_api.c against libibtpo.so and libibtpo.a"
+	@echo "  misuse-test   Tests/c/test_misuse.c: every function with NULLs, bad sizes and struct sizes (.so and .a)"
+	@echo "  two-trainers-test  Tests/c/test_two_trainers.c: two trainers on two pthreads == one alone, bit for bit"
+	@echo "  examples      build examples/c via pkg-config from a scratch install, run it briefly (EXAMPLE_ARGS)"
+	@echo "  valgrind      the three C tests against libibtpo.so under valgrind"
 	@echo "  abi-check     header declarations == nm -D exports (== Python binding table, when present)"
 	@echo "  header-check  include/ibtpo.h compiles as strict C99 and as C++"
 	@echo "  bench         $(DIST)/bin/ibtpo bench --models tiny,small --threads 1,2"
@@ -199,7 +207,7 @@ uninstall:
 
 # ---- Tests --------------------------------------------------------------------------
 
-TEST_TARGETS := swift-test header-check c-test install-check abi-check cli-test
+TEST_TARGETS := swift-test header-check c-test misuse-test two-trainers-test examples install-check abi-check cli-test
 ifeq ($(VALGRIND_IN_TEST),1)
 TEST_TARGETS += valgrind
 endif
@@ -215,22 +223,38 @@ test: check-blis $(TEST_TARGETS)
 swift-test: check-blis
 	$(SWIFT) test -c release -Xswiftc -enable-testing --disable-swift-testing --scratch-path .build-test
 
-$(CTEST_DIR)/test_api_shared: Tests/c/test_api.c include/ibtpo.h $(DIST)/lib/libibtpo.so
-	@mkdir -p $(CTEST_DIR)
-	$(CC) $(CWARN) -O1 -g -Iinclude $< -o $@ -L$(DIST)/lib -libtpo -Wl,-rpath,$(CURDIR)/$(DIST)/lib -lm
+# Each C test (Tests/c/test_*.c, sharing Tests/c/test_util.h) is built twice: against the
+# shared library and against the static archive.
+C_TESTS := test_api test_misuse test_two_trainers
 
-$(CTEST_DIR)/test_api_static: Tests/c/test_api.c include/ibtpo.h $(DIST)/lib/libibtpo.a
+$(CTEST_DIR)/%_shared: Tests/c/%.c Tests/c/test_util.h include/ibtpo.h $(DIST)/lib/libibtpo.so
+	@mkdir -p $(CTEST_DIR)
+	$(CC) $(CWARN) -O1 -g -Iinclude $< -o $@ -L$(DIST)/lib -libtpo -Wl,-rpath,$(CURDIR)/$(DIST)/lib -lm -pthread
+
+$(CTEST_DIR)/%_static: Tests/c/%.c Tests/c/test_util.h include/ibtpo.h $(DIST)/lib/libibtpo.a
 	@mkdir -p $(CTEST_DIR)
 	$(CC) $(CWARN) -O1 -g -Iinclude $< -o $@ $(DIST)/lib/libibtpo.a $(STATIC_LIBS)
 
+# Runs $(1) against both libraries; prints everything but the "ok" lines (notes, failures, summary).
+define run_c_test
+	@$(MAKE) --no-print-directory $(CTEST_DIR)/$(1)_shared $(CTEST_DIR)/$(1)_static
+	@for kind in shared static; do \
+	  echo "== $(1) against libibtpo.$$( [ $$kind = shared ] && echo so || echo a)"; \
+	  start=$$(date +%s.%N); \
+	  $(CTEST_DIR)/$(1)_$$kind > $(CTEST_DIR)/$(1)_$$kind.log 2>&1 || { cat $(CTEST_DIR)/$(1)_$$kind.log; exit 1; }; \
+	  grep -v '^ok ' $(CTEST_DIR)/$(1)_$$kind.log; \
+	  echo "($(1) $$kind: $$(awk "BEGIN{printf \"%.1f\", $$(date +%s.%N) - $$start}") s)"; \
+	done
+endef
+
 c-test: lib
-	@$(MAKE) --no-print-directory $(CTEST_DIR)/test_api_shared $(CTEST_DIR)/test_api_static
-	@echo "== C test against libibtpo.so"
-	@$(CTEST_DIR)/test_api_shared > $(CTEST_DIR)/shared.log || { cat $(CTEST_DIR)/shared.log; exit 1; }
-	@grep -v '^ok ' $(CTEST_DIR)/shared.log
-	@echo "== C test against libibtpo.a"
-	@$(CTEST_DIR)/test_api_static > $(CTEST_DIR)/static.log || { cat $(CTEST_DIR)/static.log; exit 1; }
-	@grep -v '^ok ' $(CTEST_DIR)/static.log
+	$(call run_c_test,test_api)
+
+misuse-test: lib
+	$(call run_c_test,test_misuse)
+
+two-trainers-test: lib
+	$(call run_c_test,test_two_trainers)
 
 # Installs into a scratch prefix and builds the C test through pkg-config, both ways.
 install-check: lib
@@ -248,13 +272,45 @@ install-check: lib
 	  echo "install-check ($$t via pkg-config): $$(tail -1 $(INSTALL_CHECK_DIR)/$$t.log)"; \
 	done
 
+# The three C tests under valgrind (errors and definite leaks fail; "possibly lost" blocks are
+# the Swift runtime's metadata caches). Valgrind exits with 99 on its own errors, so that they
+# are told apart from failed checks; all three run before the target fails. test_api's
+# bad-handle children are re-executed, so they run natively (valgrind does not follow exec by
+# default). The two-trainers test runs one concurrent round here.
 valgrind: lib
 	@command -v valgrind >/dev/null || { echo "valgrind not found: sudo apt-get install -y valgrind"; exit 1; }
-	@$(MAKE) --no-print-directory $(CTEST_DIR)/test_api_shared
-	@echo "== C test against libibtpo.so under valgrind"
-	@$(VALGRIND) --log-file=$(CTEST_DIR)/valgrind.log $(CTEST_DIR)/test_api_shared > $(CTEST_DIR)/valgrind.out \
-	  || { cat $(CTEST_DIR)/valgrind.out $(CTEST_DIR)/valgrind.log; exit 1; }
-	@tail -1 $(CTEST_DIR)/valgrind.out; echo "valgrind: no errors, no definite leaks"
+	@$(MAKE) --no-print-directory $(foreach t,$(C_TESTS),$(CTEST_DIR)/$(t)_shared)
+	@bad=""; for t in $(C_TESTS); do \
+	  args=""; [ $$t = test_two_trainers ] && args="$$(mktemp -d) 1"; \
+	  echo "== $$t against libibtpo.so under valgrind"; \
+	  start=$$(date +%s); rc=0; \
+	  $(VALGRIND) --error-exitcode=99 --log-file=$(CTEST_DIR)/valgrind-$$t.log $(CTEST_DIR)/$${t}_shared $$args \
+	    > $(CTEST_DIR)/valgrind-$$t.out 2>&1 || rc=$$?; \
+	  [ -n "$$args" ] && rm -rf $${args% *}; \
+	  secs=$$(( $$(date +%s) - start )); \
+	  if [ $$rc = 99 ]; then \
+	    cat $(CTEST_DIR)/valgrind-$$t.log; echo "valgrind: ERRORS in $$t ($$secs s; log $(CTEST_DIR)/valgrind-$$t.log)"; \
+	    bad="$$bad $$t(valgrind)"; \
+	  elif [ $$rc != 0 ]; then \
+	    grep '^FAIL' $(CTEST_DIR)/valgrind-$$t.out || tail -5 $(CTEST_DIR)/valgrind-$$t.out; \
+	    echo "$$(tail -1 $(CTEST_DIR)/valgrind-$$t.out); valgrind: no errors, no definite leaks, but checks failed ($$secs s)"; \
+	    bad="$$bad $$t(checks)"; \
+	  else \
+	    echo "$$(tail -1 $(CTEST_DIR)/valgrind-$$t.out); valgrind: no errors, no definite leaks ($$secs s)"; \
+	  fi; \
+	done; \
+	if [ -n "$$bad" ]; then echo "valgrind: failed:$$bad"; exit 1; fi
+
+# The C example, built the way a user would: `make install` into a scratch prefix, then
+# cc ... $$(pkg-config --cflags --libs ibtpo); run briefly with EXAMPLE_ARGS.
+examples: lib
+	@rm -rf $(EXAMPLES_DIR)
+	@$(MAKE) --no-print-directory install PREFIX=$(EXAMPLES_DIR)/prefix > /dev/null
+	@export PKG_CONFIG_PATH=$(EXAMPLES_DIR)/prefix/lib/pkgconfig; set -x; \
+	$(CC) $(CWARN) -O2 examples/c/train_custom_reward.c -o $(EXAMPLES_DIR)/train_custom_reward \
+	  $$(pkg-config --cflags --libs ibtpo) -Wl,-rpath,$(EXAMPLES_DIR)/prefix/lib -lm
+	@echo "== examples/c/train_custom_reward $(EXAMPLE_ARGS)"
+	@cd $(EXAMPLES_DIR) && ./train_custom_reward $(EXAMPLE_ARGS)
 
 abi-check: lib
 	$(PYTHON) tools/abi_check.py --header include/ibtpo.h --lib $(DIST)/lib/libibtpo.so --static $(DIST)/lib/libibtpo.a

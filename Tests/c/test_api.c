@@ -183,6 +183,18 @@ static void test_defaults(void) {
            (int)r.prompts_per_step, (int)r.group_size, r.clip_low, r.clip_high, r.kl_coef, (int)r.loss_aggregation,
            (int)r.epochs, (int)r.minibatches, (double)r.lr, (int)r.reset_optimizer, (int)r.probe_every,
            (unsigned long long)r.seed);
+    {
+        /* Not promised by the header, but worth knowing: do the default configs work together? */
+        ibtpo_trainer *dt = NULL;
+        ibtpo_task *dk = NULL;
+        ibtpo_trainer_create(&c, &dt);
+        ibtpo_task_create_builtin("add", NULL, 1, &dk);
+        ibtpo_status ds = dt && dk ? ibtpo_trainer_rl_begin(dt, dk, &r, NULL) : IBTPO_ERR_INVALID_ARGUMENT;
+        note("default trainer config + default rl config: rl_begin -> %s%s%s", ibtpo_status_string(ds), ds ? ": " : "",
+             ds ? ibtpo_last_error(dt) : "");
+        ibtpo_trainer_free(dt);
+        ibtpo_task_free(dk);
+    }
     note("rl defaults not fixed by the header: pibar_form %d, ratio_when_parent_zero %g, sqrt_n_weighting %d, "
          "entropy_coef %g, fixed_max_depth %d",
          (int)r.pibar_form, r.ratio_when_parent_zero, (int)r.sqrt_n_weighting, r.entropy_coef, (int)r.fixed_max_depth);
@@ -1663,6 +1675,35 @@ static void test_sft_and_eval(ibtpo_trainer *t, ibtpo_trainer *noslots) {
     eval_str(&r1, buf, sizeof buf);
     checkf(eval_in_range(&r1, 4, 24), "evaluate after SFT: values in range (%s)", buf);
     note("evaluate after 31 SFT steps: %s", buf);
+
+    /* After SFT the policy writes EOS: generate stops there (EOS included and counted), pads
+     * after it, and score of prompt + completion (EOS inside) still equals generate's log-probs. */
+    {
+        char q[64] = "";
+        int32_t prompt[16];
+        int64_t pl = 0, cmp = 0;
+        static gen_out o;
+        char why[256] = "";
+        ibtpo_task_get_problem(add, IBTPO_SPLIT_TEST, 0, q, NULL, NULL, sizeof q);
+        ibtpo_tokenize(q, (int64_t)strlen(q), 1, prompt, 16, &pl);
+        ibtpo_sampling_config sg = small_sampling();
+        check_status(pl == PLEN ? gen(t, prompt, GN, &sg, 7, &o, 1) : ERR_ARG, IBTPO_OK,
+                     "generate(4 completions of a test prompt) after SFT", t);
+        int ended = 0, text_ok = 1;
+        for (int i = 0; i < GN; i++) {
+            if (o.len[i] < GMAX && o.tok[i * GMAX + o.len[i] - 1] == IBTPO_TOKEN_EOS) {
+                ended++;
+                char txt[64];
+                int64_t m = -1;
+                text_ok &= ibtpo_detokenize(o.tok + i * GMAX, GMAX, txt, sizeof txt, &m) == IBTPO_OK && m == o.len[i] - 1;
+            }
+        }
+        double worst = score_vs_generate(t, prompt, &o, GN, &cmp);
+        checkf(gen_well_formed(&o, GN, GMAX, 1, why, sizeof why) && ended >= 1 && text_ok && worst <= 1e-4,
+               "after SFT: %d of 4 completions end with EOS (counted in the length, PAD after it, detokenize stops "
+               "before it), score == out_logps with EOS inside: worst |diff| %.3g over %lld tokens %s",
+               ended, worst, (long long)cmp, why);
+    }
 
     /* k = 0: greedy only; the greedy part does not depend on k */
     ibtpo_eval_config e0 = ec;
