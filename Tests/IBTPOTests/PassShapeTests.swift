@@ -41,9 +41,11 @@ final class PassShapeTests: XCTestCase {
         let scale = a.grads.reduce(0) { max($0, Double(abs($1))) }
         for i in 0..<a.grads.count { w.see(Double(b.grads[i]), Double(a.grads[i]), denom: scale, "grad \(i)") }
         w.check(1e-5)
-        XCTAssertThrowsError(try m.setPass(batch: 6, seq: 4))
-        XCTAssertThrowsError(try m.setPass(batch: 1, seq: 33))
+        XCTAssertThrowsError(try m.setPass(batch: 41, seq: 4))    // 164 tokens > 5·32
+        XCTAssertThrowsError(try m.setPass(batch: 1, seq: 33))    // > max_seq
         XCTAssertThrowsError(try m.setPass(batch: 0, seq: 4))
+        XCTAssertThrowsError(try m.setPass(batch: 6, seq: 32))
+        XCTAssertEqual(m.passCapacity(seq: 32), 5)
         XCTAssertEqual(m.pass, full)
     }
 }

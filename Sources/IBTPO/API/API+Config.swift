@@ -29,6 +29,7 @@ extension TrainerConfig {
         lr = t.lr; minLR = t.min_lr; warmup = Int(t.warmup_steps); totalSteps = Int(t.total_steps)
         adam.beta1 = t.beta1; adam.beta2 = t.beta2; adam.eps = t.adam_eps; adam.weightDecay = t.weight_decay
         gradClip = t.grad_clip
+        rolloutSlots = Int(t.rollout_slots)
         try validate()
     }
 
@@ -37,7 +38,7 @@ extension TrainerConfig {
                              batch: Int32(batch), seq: Int32(seq), threads: Int32(threads), seed: seed, lr: lr,
                              min_lr: minLR, warmup_steps: Int32(warmup), total_steps: Int32(totalSteps),
                              beta1: adam.beta1, beta2: adam.beta2, adam_eps: adam.eps,
-                             weight_decay: adam.weightDecay, grad_clip: gradClip)
+                             weight_decay: adam.weightDecay, grad_clip: gradClip, rollout_slots: Int32(rolloutSlots))
     }
 }
 
@@ -73,6 +74,7 @@ public func ibtpo_memory_plan_for(_ cfg: UnsafePointer<ibtpo_trainer_config>?,
             case "grads": r.gradient_bytes += UInt64(g.bytes)
             case "adamw": r.optimizer_bytes += UInt64(g.bytes)
             case "activations": r.activation_bytes += UInt64(g.bytes)
+            case "kv_cache", "decode": r.kv_cache_bytes += UInt64(g.bytes); r.scratch_bytes += UInt64(g.bytes)
             default: r.scratch_bytes += UInt64(g.bytes)
             }
         }

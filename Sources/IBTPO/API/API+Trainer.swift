@@ -53,11 +53,7 @@ public func ibtpo_trainer_step_supervised(_ trainer: OpaquePointer?, _ tokens: U
             throw invalid("batch shape \(nSeqs)×\(seqLen) differs from the trainer's \(t.config.batch)×\(t.config.seq)")
         }
         let stats = try t.supervisedStep(tokens: tokens, targets: targets, weights: weights)
-        if let out {
-            out.pointee = ibtpo_step_stats(struct_size: UInt32(MemoryLayout<ibtpo_step_stats>.size), step: Int64(stats.step),
-                                           loss: stats.loss, grad_norm: stats.gradNorm, lr: stats.lr,
-                                           tokens: Int64(stats.tokens), seconds: stats.seconds)
-        }
+        out?.pointee = stats.c
     }
 }
 

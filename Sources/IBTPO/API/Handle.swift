@@ -9,10 +9,43 @@ final class TrainerHandle {
     var magic = TrainerHandle.liveMagic
     let trainer: Trainer
     let error: ErrorBuffer
+    /// Callbacks set through ibtpo_trainer_set_*_fn (nil = none).
+    var reward: CReward?
+    var log: (fn: ibtpo_log_fn, user: UnsafeMutableRawPointer?)?
+    var progress: (fn: ibtpo_progress_fn, user: UnsafeMutableRawPointer?)?
+    /// SFT order over the train split of the task last used by ibtpo_trainer_step_sft.
+    var sft: (task: TaskHandle, batcher: SFTBatcher)?
+    /// The RL run started by ibtpo_trainer_rl_begin, and whether its task has answers.
+    var rl: RLTrainer?
+    var rlTask: TaskHandle?
 
     init(_ trainer: Trainer) {
         self.trainer = trainer
         error = ErrorBuffer()
+    }
+
+    /// Sends one line to the log callback, if any.
+    func info(_ message: String, level: Int32 = IBTPO_LOG_INFO) {
+        guard let log else { return }
+        message.withCString { log.fn(log.user, level, $0) }
+    }
+
+    /// The progress callback as a Swift closure for `phase` (false = stop), or nil.
+    func progressClosure(_ phase: StaticString) -> ((Int, Int) -> Bool)? {
+        guard let progress else { return nil }
+        // Static string literals are NUL-terminated and live forever, as the header promises.
+        let name = UnsafeRawPointer(phase.utf8Start).assumingMemoryBound(to: CChar.self)
+        return { done, total in progress.fn(progress.user, name, Int64(done), Int64(total)) == 0 }
+    }
+
+    /// The reward function RL and evaluation use on `task`: the callback if set, else the
+    /// task's verifier; throws when the task has no answers and no callback is set.
+    func rewardFunction(for task: TaskHandle) throws -> ((Problem, String) throws -> Double)? {
+        if let reward { return reward.call }
+        guard task.hasAnswers else {
+            throw invalid("the task was created without answers: set a reward callback (ibtpo_trainer_set_reward_fn) first")
+        }
+        return nil
     }
 
     /// The handle behind `p`, or nil for NULL or a pointer that is not a live handle.
@@ -20,6 +53,30 @@ final class TrainerHandle {
         guard let p else { return nil }
         let h = Unmanaged<TrainerHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
         return h.magic == liveMagic ? h : nil
+    }
+}
+
+/// A C reward callback and its user data, callable as a Swift reward function.
+struct CReward {
+    let fn: ibtpo_reward_fn
+    let user: UnsafeMutableRawPointer?
+
+    func call(_ problem: Problem, _ completion: String) throws -> Double {
+        var reward = Double.nan
+        let rc: Int32 = problem.prompt.withCString { p in
+            completion.withCString { c in
+                problem.answer.withCString { a in
+                    fn(user, p, Int64(problem.prompt.utf8.count), c, Int64(completion.utf8.count), a, &reward)
+                }
+            }
+        }
+        guard rc == 0 else {
+            throw IBTPOError(.callbackFailed, "the reward callback returned \(rc); nothing was changed")
+        }
+        guard reward.isFinite && reward >= 0 && reward <= 1 else {
+            throw IBTPOError(.callbackFailed, "the reward callback returned reward \(reward), outside [0, 1]; nothing was changed")
+        }
+        return reward
     }
 }
 
@@ -72,6 +129,12 @@ func guarded(_ sink: ErrorBuffer, _ body: () throws -> Void) -> ibtpo_status {
     } catch let e as IBTPOError {
         sink.set(e.message)
         return e.status.rawValue
+    } catch let e as TaskError {
+        sink.set("\(e)")
+        return Status.invalidArgument.rawValue
+    } catch let e as DatasetError {
+        sink.set("\(e)")
+        return (e.line == nil && e.message.hasPrefix("cannot read file") ? Status.io : Status.badData).rawValue
     } catch {
         sink.set("unexpected error: \(error)")
         return Status.internalError.rawValue

@@ -30,7 +30,7 @@ public final class Model {
     public private(set) var pass: TrainShape
     public let layout: ParamLayout
     public let arena: Arena
-    public let pool: ThreadPool
+    public internal(set) var pool: ThreadPool
 
     // Flat vectors of `layout.count` floats.
     public let params: UnsafeMutablePointer<Float>
@@ -127,14 +127,35 @@ public final class Model {
         return p
     }
 
-    /// Sets the shape of the next passes: `batch` ≤ `shape.batch` rows of `seq` ≤ `shape.seq`
-    /// tokens, laid out with row stride `seq` at the start of the input buffers. The result of a
-    /// row does not depend on the pass shape (attention is causal; padding has no target).
+    /// Sets the shape of the next passes: `batch` rows of `seq` tokens, laid out with row
+    /// stride `seq` at the start of the input buffers. Any shape whose buffers fit the
+    /// arena is allowed: batch·seq ≤ shape.tokens, batch·seq² ≤ shape.batch·shape.seq²
+    /// (the attention scores) and seq ≤ max_seq — so a single row may be longer than
+    /// `shape.seq`. The result of a row does not depend on the pass shape (attention is
+    /// causal; padding has no target).
     public func setPass(batch: Int, seq: Int) throws {
-        guard batch >= 1 && batch <= shape.batch && seq >= 1 && seq <= shape.seq else {
-            throw invalid("pass shape \(batch)×\(seq) must fit the model's \(shape.batch)×\(shape.seq)")
+        guard batch >= 1 && seq >= 1 && seq <= config.maxSeq && batch <= shape.tokens / seq
+              && batch * seq * seq <= shape.batch * shape.seq * shape.seq else {
+            throw invalid("pass shape \(batch)×\(seq) does not fit the arena of \(shape.batch)×\(shape.seq) "
+                + "(max_seq \(config.maxSeq))")
         }
         pass = TrainShape(batch: batch, seq: seq)
+    }
+
+    /// The most rows of `seq` tokens one pass can hold (0 if a row of `seq` does not fit).
+    public func passCapacity(seq: Int) -> Int {
+        guard seq >= 1 && seq <= config.maxSeq else { return 0 }
+        return min(shape.tokens / seq, shape.batch * shape.seq * shape.seq / (seq * seq))
+    }
+
+    /// Replaces the worker pool with one of `threads` threads (1...64). Results do not depend
+    /// on the thread count (GEMM tiling and reductions depend on shapes only).
+    public func setThreads(_ threads: Int) throws {
+        guard threads >= 1 && threads <= 64 else { throw invalid("threads must be in 1...64 (got \(threads))") }
+        guard threads != pool.width else { return }
+        let p = ThreadPool(threads: threads)
+        pool = p
+        decoder?.pool = p
     }
 
     /// Restores the full pass shape.

@@ -129,6 +129,11 @@ public final class RLTrainer {
     public private(set) var cursor = 0
     /// Replaces the task's reward (problem, completion text) → [0, 1] when set (tests, custom verifiers).
     public var rewardFunction: ((Problem, String) throws -> Double)?
+    /// Called with ("rollout", 0, 1) before sampling, ("rollout", 1, 1) after the rewards,
+    /// and ("update", i, n) after each of the n optimiser updates. Returning false during the
+    /// rollout phase stops the step with `.aborted` and no state change; during updates the
+    /// return value is ignored (a half-applied step would not be atomic).
+    public var progress: ((String, Int, Int) -> Bool)?
     let refArena: Arena
     public let refParams: UnsafeMutablePointer<Float>
     // Per-minibatch bookkeeping, N = B·T each (allocated once).
@@ -185,6 +190,12 @@ public final class RLTrainer {
         }
         guard let decoder = model.decoder else { throw invalid("rl trainer: no decoder") }
         let seed = rolloutSeed(completedSteps)
+        func rolloutPhase(_ done: Int) throws {
+            if let progress, !progress("rollout", done, 1) {
+                throw IBTPOError(.aborted, "rl step stopped by the progress callback before the update")
+            }
+        }
+        try rolloutPhase(0)
 
         // 1. Rollout (rewards included).
         let batch = try TreeSampler.sample(decoder: decoder, prompts: prompts, delimiter: delimiter,
@@ -209,6 +220,7 @@ public final class RLTrainer {
             m.probeSeconds = probe.seconds
         }
 
+        try rolloutPhase(1)
         // 2. Advantages → rows.
         let t0 = monotonicSeconds()
         let rows = try makeRows(batch.trees)
@@ -327,6 +339,7 @@ public final class RLTrainer {
                                 norm: norm)
                 trainer.step += 1
                 m.optimizerSteps += 1
+                _ = progress?("update", m.optimizerSteps, config.rl.epochs * mbCount)
                 m.gradNorm = norm; m.lr = lr
             }
         }

@@ -23,7 +23,7 @@ public final class Decoder {
     public let logits: UnsafeMutablePointer<Float>
 
     let arena: Arena
-    let pool: ThreadPool
+    var pool: ThreadPool
     let params: UnsafeMutablePointer<Float>
     let layout: ParamLayout
     let ropeCos: UnsafeMutablePointer<Float>, ropeSin: UnsafeMutablePointer<Float>

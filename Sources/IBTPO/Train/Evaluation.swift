@@ -29,9 +29,21 @@ extension Trainer {
     /// avg@k and pass@k with `sampling` (temperature, top-k, top-p). Prompts are encoded as
     /// [BOS] prompt; completions end at EOS or `sampling.maxNewTokens`. Randomness comes
     /// only from `seed` (the trainer's RNG is untouched), so results are reproducible.
-    /// Parameters and optimiser state are not modified.
+    /// Parameters and optimiser state are not modified. `reward` (problem, completion text)
+    /// replaces the task's verifier when given; its errors propagate. `progress(done, total)`
+    /// is called after the greedy pass (1 of 2) and the sampled pass (2 of 2); false stops
+    /// with `.aborted`.
     public func evaluate(task: any TrainingTask, split: Split = .test, count: Int, k: Int,
-                         sampling: SamplingParams, seed: UInt64) throws -> EvalResult {
+                         sampling: SamplingParams, seed: UInt64,
+                         reward: ((Problem, String) throws -> Double)? = nil,
+                         progress: ((Int, Int) -> Bool)? = nil) throws -> EvalResult {
+        func judge(_ p: Problem, _ text: String) throws -> Double {
+            if let reward { return try reward(p, text) }
+            return Double(task.reward(for: p, completion: text))
+        }
+        func report(_ done: Int) throws {
+            if let progress, !progress(done, 2) { throw IBTPOError(.aborted, "evaluation stopped by the progress callback") }
+        }
         guard count >= 1 && count <= 1 << 20 else { throw invalid("evaluation count must be in 1...1048576 (got \(count))") }
         guard k >= 0 && k <= 1024 else { throw invalid("k must be in 0...1024 (got \(k))") }
         let t0 = monotonicSeconds()
@@ -46,10 +58,11 @@ extension Trainer {
         let greedy = try s.generate(prompts: prompts, samplesPerPrompt: 1, params: greedyParams, seed: seed)
         var correct = 0.0
         for (i, o) in greedy.enumerated() {
-            correct += Double(task.reward(for: problems[i], completion: tokenizer.decode(o.tokens)))
+            correct += try judge(problems[i], tokenizer.decode(o.tokens))
             lengths += Double(o.tokens.count - (o.finish == .eos ? 1 : 0)); truncated += o.finish == .length ? 1 : 0; completions += 1
         }
         r.greedyAccuracy = correct / Double(count)
+        try report(1)
         if k > 0 {
             let sampled = try s.generate(prompts: prompts, samplesPerPrompt: k, params: sampling, seed: seed &+ 1)
             var sum = 0.0, pass = 0.0
@@ -57,7 +70,7 @@ extension Trainer {
                 var any = false
                 for g in 0..<k {
                     let o = sampled[p * k + g]
-                    let rew = Double(task.reward(for: problems[p], completion: tokenizer.decode(o.tokens)))
+                    let rew = try judge(problems[p], tokenizer.decode(o.tokens))
                     sum += rew
                     if rew >= 1 { any = true }
                     lengths += Double(o.tokens.count - (o.finish == .eos ? 1 : 0)); truncated += o.finish == .length ? 1 : 0; completions += 1
@@ -68,6 +81,7 @@ extension Trainer {
             r.avgAtK = sum / Double(count * k)
             r.passAtK = pass / Double(count)
         }
+        try report(2)
         r.meanLength = lengths / completions
         r.truncatedFraction = truncated / completions
         r.seconds = monotonicSeconds() - t0

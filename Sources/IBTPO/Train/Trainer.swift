@@ -13,7 +13,8 @@ public struct StepStats: Equatable, Sendable {
 /// A model plus its optimiser state, step counter and RNG: the object behind an
 /// `ibtpo_trainer` handle. Not thread-safe; one thread drives one trainer at a time.
 public final class Trainer {
-    public let config: TrainerConfig
+    /// The configuration; only `threads` can change after creation (`setThreads`).
+    public internal(set) var config: TrainerConfig
     public let model: Model
     public let tokenizer = ByteTokenizer()
     public internal(set) var step = 0

@@ -1,0 +1,88 @@
+import CIBTPO
+
+/// The object behind an `ibtpo_task *`: an immutable task, shared by reference (a trainer
+/// that uses it retains it, so the caller may free its reference at any time).
+final class TaskHandle {
+    static let liveMagic: UInt64 = 0x1B7F_0A11_7A5C_0001
+    var magic = TaskHandle.liveMagic
+    let task: any TrainingTask
+    /// False for in-memory tasks created without answers: RL and evaluation then need a
+    /// reward callback.
+    let hasAnswers: Bool
+
+    init(_ task: any TrainingTask, hasAnswers: Bool = true) {
+        self.task = task
+        self.hasAnswers = hasAnswers
+    }
+
+    /// The handle behind `p`, or nil for NULL or a pointer that is not a live task.
+    static func from(_ p: OpaquePointer?) -> TaskHandle? {
+        guard let p else { return nil }
+        let h = Unmanaged<TaskHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+        return h.magic == liveMagic ? h : nil
+    }
+
+    /// `from`, throwing a message that names the argument.
+    static func require(_ p: OpaquePointer?, _ name: String = "task") throws -> TaskHandle {
+        guard let h = from(p) else { throw invalid(p == nil ? "\(name) is NULL" : "\(name) is not a live task") }
+        return h
+    }
+
+    /// Retained handle for the caller.
+    func opaque() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
+}
+
+/// Parses "name=value" pairs separated by commas or spaces into task options.
+func parseTaskOptions(_ text: String) throws -> [String: Int] {
+    var out: [String: Int] = [:]
+    for item in text.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }) {
+        let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, let v = Int(parts[1]) else {
+            throw invalid("task option '\(item)' is not name=integer")
+        }
+        guard out[String(parts[0])] == nil else { throw invalid("task option '\(parts[0])' is given twice") }
+        out[String(parts[0])] = v
+    }
+    return out
+}
+
+/// Builds JSON Lines text for in-memory problems, so that they go through exactly the
+/// validation of `JSONLDataset.parse` (the same rules and messages as a file).
+enum MemoryDataset {
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    /// One record per problem; `answers` nil uses a placeholder answer (the task is then
+    /// judged by a reward callback only).
+    static func make(prompts: [String], answers: [String]?, solutions: [String]?, splits: [Split]?,
+                     maxTokens: Int) throws -> any TrainingTask {
+        var text = ""
+        for i in 0..<prompts.count {
+            text += "{\"prompt\": " + jsonString(prompts[i])
+            text += ", \"answer\": " + jsonString(answers?[i] ?? "-")
+            if let solutions { text += ", \"solution\": " + jsonString(solutions[i]) }
+            if let splits { text += ", \"split\": \"" + splits[i].rawValue + "\"" }
+            text += "}\n"
+        }
+        return try JSONLDataset.parse(bytes: Array(text.utf8), file: "<memory>", maxTokens: maxTokens,
+                                      tokenCount: { $0.utf8.count + 2 }, name: "memory")
+    }
+}
