@@ -312,7 +312,8 @@ class Trainer:
         """
         if fn is not None and not callable(fn):
             raise error(ERR_INVALID_ARGUMENT, f"the reward function must be callable or None, got {fn!r}")
-        cf = None if fn is None else _reward_wrapper(fn, self._callbacks, as_bytes)
+        # REWARD_FN() is a NULL function pointer (ctypes refuses None here)
+        cf = _lib.REWARD_FN() if fn is None else _reward_wrapper(fn, self._callbacks, as_bytes)
         self._call(LIB.ibtpo_trainer_set_reward_fn, cf, None)
         self._callbacks.reward = None if fn is None else (fn, cf)
 
@@ -322,7 +323,8 @@ class Trainer:
         raised by fn cannot stop the call: it is reported through sys.unraisablehook."""
         if fn is not None and not callable(fn):
             raise error(ERR_INVALID_ARGUMENT, f"the log function must be callable or None, got {fn!r}")
-        cf = None if fn is None else _log_wrapper(fn)
+        # LOG_FN() is a NULL function pointer (ctypes refuses None here)
+        cf = _lib.LOG_FN() if fn is None else _log_wrapper(fn)
         self._call(LIB.ibtpo_trainer_set_log_fn, cf, None)
         self._callbacks.log = None if fn is None else (fn, cf)
 
@@ -334,7 +336,8 @@ class Trainer:
         call too and is re-raised. None removes the callback."""
         if fn is not None and not callable(fn):
             raise error(ERR_INVALID_ARGUMENT, f"the progress function must be callable or None, got {fn!r}")
-        cf = None if fn is None else _progress_wrapper(fn, self._callbacks)
+        # PROGRESS_FN() is a NULL function pointer (ctypes refuses None here)
+        cf = _lib.PROGRESS_FN() if fn is None else _progress_wrapper(fn, self._callbacks)
         self._call(LIB.ibtpo_trainer_set_progress_fn, cf, None)
         self._callbacks.progress = None if fn is None else (fn, cf)
 

@@ -84,11 +84,62 @@ def test_struct_sizes_reported_by_the_library():
     assert _lib.LIB.ibtpo_trainer_config_default(ctypes.byref(t)) == 0
     assert m.struct_size == ctypes.sizeof(m)
     assert (t.struct_size, t.model.struct_size) == (ctypes.sizeof(t), ctypes.sizeof(m))
+    s, e, r = _lib.ibtpo_sampling_config(), _lib.ibtpo_eval_config(), _lib.ibtpo_rl_config()
+    assert _lib.LIB.ibtpo_sampling_config_default(ctypes.byref(s)) == 0
+    assert _lib.LIB.ibtpo_eval_config_default(ctypes.byref(e)) == 0
+    assert _lib.LIB.ibtpo_rl_config_default(ctypes.byref(r)) == 0
+    assert s.struct_size == ctypes.sizeof(s)
+    assert (e.struct_size, e.sampling.struct_size) == (ctypes.sizeof(e), ctypes.sizeof(s))
+    assert (r.struct_size, r.sampling.struct_size) == (ctypes.sizeof(r), ctypes.sizeof(s))
 
 
-def test_dataclasses_mirror_the_structs():
-    for dc, st in [(ibtpo.ModelConfig, _lib.ibtpo_model_config), (ibtpo.TrainerConfig, _lib.ibtpo_trainer_config)]:
-        assert [f.name for f in dataclasses.fields(dc)] == [n for n, _ in st._fields_ if n != "struct_size"]
+def test_fillers_write_no_byte_past_the_struct():
+    """Each *_default() filler writes exactly sizeof(struct) bytes: a guard region after the
+    struct, filled with a pattern, is intact afterwards."""
+    for cls, name in _lib.FILLED.items():
+        size = ctypes.sizeof(cls)
+        buf = ctypes.create_string_buffer(b"\xa5" * (size + 64), size + 64)
+        assert getattr(_lib.LIB, name)(ctypes.cast(buf, ctypes.POINTER(cls))) == 0, name
+        assert buf.raw[size:] == b"\xa5" * 64, name
+        assert cls.from_buffer_copy(buf.raw[:size]).struct_size == size, name
+
+
+def test_fillers_reject_null():
+    for cls, name in _lib.FILLED.items():
+        assert getattr(_lib.LIB, name)(None) == ibtpo.ERR_INVALID_ARGUMENT, name
+
+
+def _py_name(c_name):
+    return c_name + "_" if c_name == "lambda" else c_name
+
+
+@pytest.mark.parametrize("dc,st", [
+    (ibtpo.ModelConfig, _lib.ibtpo_model_config), (ibtpo.TrainerConfig, _lib.ibtpo_trainer_config),
+    (ibtpo.SamplingConfig, _lib.ibtpo_sampling_config), (ibtpo.EvalConfig, _lib.ibtpo_eval_config),
+    (ibtpo.RLConfig, _lib.ibtpo_rl_config), (ibtpo.EvalResult, _lib.ibtpo_eval_result),
+    (ibtpo.RLMetrics, _lib.ibtpo_rl_metrics),
+], ids=lambda x: getattr(x, "__name__", "?"))
+def test_dataclasses_mirror_the_structs(dc, st):
+    assert [f.name for f in dataclasses.fields(dc)] == [_py_name(n) for n, _ in st._fields_ if n != "struct_size"]
+
+
+@needs_header
+def test_constants_match_the_header():
+    """Every #define of the header (tokens, splits, log levels, algos, branch rules, loss
+    aggregation, π̄ forms, status codes) has the same value in the binding."""
+    import re
+    with open(HEADER) as f:
+        defines = dict((n, int(v)) for n, v in re.findall(r"#define IBTPO_(\w+) (-?\d+)\b", f.read()))
+    skip = {"VERSION_MAJOR", "VERSION_MINOR", "VERSION_PATCH"}
+    checked = 0
+    for name, value in defines.items():
+        if name in skip:
+            continue
+        assert getattr(ibtpo, name) == value, name
+        assert getattr(_lib, name, value) == value, name
+        checked += 1
+    assert checked >= 11 + 18  # 11 status codes + the 18 constants of the extended API
+    assert (_lib.EXPECTED_MAJOR, _lib.EXPECTED_MINOR) == (defines["VERSION_MAJOR"], defines["VERSION_MINOR"])
 
 
 @needs_header
