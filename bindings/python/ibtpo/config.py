@@ -57,11 +57,11 @@ def _defaults(cls, filler):
     """The filler's defaults (a zeroed struct if this older library lacks the filler: every
     function that would use the struct is then a stub raising IBTPO_ERR_NOT_SUPPORTED)."""
     if isinstance(filler, _lib._Missing):
-        s = _lib.new_struct(cls)
-        return s
+        return _lib.new_struct(cls)
     s = _lib.filled_struct(cls, filler)
-    if s is None:
-        _check(filler(ctypes.byref(cls())))  # raises with the library's message
+    if s is None:  # the filler failed: call it again to raise with the library's message
+        s = cls()
+        _check(filler(ctypes.byref(s)))
     return s
 
 

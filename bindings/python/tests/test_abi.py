@@ -162,3 +162,58 @@ def test_abi_check_notices_a_wrong_table(tmp_path):
         assert r.returncode == 1
         assert ("ibtpo_trainer_save takes 1 argtypes" in r.stdout) if name == "arity" else \
             ("ibtpo_trainer_get_step is declared in the header but missing" in r.stdout), r.stdout
+
+
+_FAKE_LIB = r"""
+#include <string.h>
+#include "ibtpo.h"
+uint32_t ibtpo_version(void) { return IBTPO_VERSION_NUMBER; }
+const char *ibtpo_status_string(ibtpo_status s) { return s == 8 ? "not supported" : "other"; }
+const char *ibtpo_last_error(const ibtpo_trainer *t) { (void)t; return ""; }
+ibtpo_status ibtpo_model_config_default(ibtpo_model_config *c) {
+    memset(c, 0, sizeof *c); c->struct_size = sizeof *c; c->vocab = 259; return 0; }
+ibtpo_status ibtpo_trainer_config_default(ibtpo_trainer_config *c) {
+    memset(c, 0, sizeof *c); c->struct_size = sizeof *c; ibtpo_model_config_default(&c->model); return 0; }
+#ifdef WITH_SAMPLING
+ibtpo_status ibtpo_sampling_config_default(ibtpo_sampling_config *c) {
+    memset(c, 0, sizeof *c); c->struct_size = sizeof *c + 8; return 0; }
+#endif
+"""
+
+
+def _fake_library(tmp_path, *defines):
+    src = tmp_path / "fake.c"
+    src.write_text(_FAKE_LIB)
+    so = tmp_path / "libibtpo.so"
+    subprocess.run(["cc", "-shared", "-fPIC", *[f"-D{d}" for d in defines], "-I", os.path.dirname(HEADER),
+                    "-o", str(so), str(src)], check=True)
+    return so
+
+
+def _run_with(so, code):
+    import sys
+    env = dict(os.environ, IBTPO_LIBRARY=str(so), PYTHONPATH=os.path.dirname(os.path.dirname(ibtpo.__file__)))
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
+@needs_header
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+def test_an_older_library_without_the_new_functions_gives_not_supported(tmp_path):
+    """Table functions the library lacks are stubs raising IBTPO_ERR_NOT_SUPPORTED; the
+    config dataclasses still import (zeroed defaults for the missing fillers)."""
+    so = _fake_library(tmp_path)
+    r = _run_with(so, "import ibtpo\n"
+                      "assert 'ibtpo_tokenize' in ibtpo._lib.LIB.missing\n"
+                      "assert ibtpo.RLConfig().beta == 0.0\n"
+                      "try:\n    ibtpo.tokenize(b'a')\nexcept ibtpo.IBTPOError as e:\n    print(e.code, e.status)\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "8 IBTPO_ERR_NOT_SUPPORTED"
+
+
+@needs_header
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+def test_a_library_with_another_sampling_config_size_is_refused(tmp_path):
+    so = _fake_library(tmp_path, "WITH_SAMPLING")
+    r = _run_with(so, "import ibtpo")
+    assert r.returncode != 0
+    assert "ImportError" in r.stderr and "sizeof(ibtpo_sampling_config)" in r.stderr, r.stderr

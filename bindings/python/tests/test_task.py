@@ -261,3 +261,24 @@ def test_null_task_arguments_are_rejected_by_the_library():
     assert _lib.LIB.ibtpo_task_create_builtin(None, None, 0, ctypes.byref(out)) == ibtpo.ERR_INVALID_ARGUMENT
     assert out.value is None  # *out is NULL on failure
     _lib.LIB.ibtpo_task_free(None)  # a no-op
+
+
+def test_one_task_shared_by_trainers_in_threads():
+    """Tasks are immutable: two trainers in two threads use one task at the same time and get
+    what they get one after the other."""
+    from conftest import gen_config
+
+    def run(task, out):
+        with ibtpo.Trainer(gen_config()) as t:
+            out.extend(t.step_sft(task)["loss"] for _ in range(5))
+
+    with ibtpo.Task.builtin("add", {"digits": 2}) as task:
+        alone: list = []
+        run(task, alone)
+        outs: list = [[], []]
+        ths = [threading.Thread(target=run, args=(task, o)) for o in outs]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+    assert outs[0] == alone and outs[1] == alone
