@@ -167,6 +167,17 @@ public final class RLTrainer {
         }
     }
 
+    /// Continues a run after its checkpoint was loaded into `trainer` (parameters, AdamW
+    /// moments, step, RNG): construct the `RLTrainer` from the run's *start* policy (so the
+    /// reference copy is the same), load the checkpoint, then call this with the RL steps the
+    /// checkpoint had completed. The following steps are bit-identical to an uninterrupted
+    /// run, because rollout seeds and problems depend only on (seed, RL step).
+    public func resume(completedSteps k: Int) throws {
+        guard k >= 0 && k <= Int(Int32.max) else { throw invalid("rl resume: completed steps must be ≥ 0 (got \(k))") }
+        completedSteps = k
+        cursor = k * config.promptsPerStep
+    }
+
     /// Swaps the contents of the model's parameters and the reference copy.
     func swapReference() {
         let p = model.params, r = refParams
