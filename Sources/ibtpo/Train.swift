@@ -147,16 +147,9 @@ struct Train: ParsableCommand {
     /// The last "generated_tokens_total" of a log (0 if there is none), to continue a budget.
     func lastGeneratedTotal(_ path: String) -> Int {
         guard let bytes = try? FileIO.read(path) else { return 0 }
-        let key = Array("\"generated_tokens_total\": ".utf8)
-        var last = 0
-        for line in bytes.split(separator: UInt8(ascii: "\n")) {
-            let l = Array(line)
-            guard let at = (0...max(0, l.count - key.count)).first(where: { l.count >= key.count && Array(l[$0..<($0 + key.count)]) == key })
-            else { continue }
-            let digits = l[(at + key.count)...].prefix { $0 >= 48 && $0 <= 57 }
-            last = Int(String(decoding: digits, as: UTF8.self)) ?? last
+        return bytes.split(separator: UInt8(ascii: "\n")).reduce(0) { last, line in
+            jsonNumber(Array(line), "generated_tokens_total").map { Int($0) } ?? last
         }
-        return last
     }
 
     func jsonLine(_ m: RLStepMetrics, generatedTotal: Int) -> String {

@@ -51,6 +51,9 @@ check "train --resume continues after step 1" 0 "resumed .* after RL step 1" -- 
 check "resumed run equals the straight run byte for byte" 0 "identical" -- \
     bash -c "cmp '$TMP/straight.ckpt' '$TMP/part.ckpt' && echo identical"
 check "resumed log has 3 steps" 0 "^3$" -- bash -c "grep -c eff_rate '$TMP/part.jsonl'"
+check "demo runs the whole pipeline (short settings)" 0 "after SFT \+ IB-TPO" -- \
+    "$BIN" demo --sft-steps 5 --rl-steps 1 --eval-count 4 --out "$TMP/demo"
+check "demo wrote log, picture and checkpoints" 0 "curves.svg" -- ls "$TMP/demo"
 head -c 300 "$TMP/a.ckpt" > "$TMP/cut.ckpt"
 check "truncated checkpoint is rejected" 4 "checksum|truncated|short" -- "$BIN" eval --checkpoint "$TMP/cut.ckpt" --task add
 
