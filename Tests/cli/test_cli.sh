@@ -51,6 +51,11 @@ check "train --resume continues after step 1" 0 "resumed .* after RL step 1" -- 
 check "resumed run equals the straight run byte for byte" 0 "identical" -- \
     bash -c "cmp '$TMP/straight.ckpt' '$TMP/part.ckpt' && echo identical"
 check "resumed log has 3 steps" 0 "^3$" -- bash -c "grep -c eff_rate '$TMP/part.jsonl'"
+check "score prints log p of reference solutions" 0 "^1: log p = -[0-9.]+ +mean" -- \
+    "$BIN" score --checkpoint "$TMP/a.ckpt" --task add --option digits=2 --count 2
+check "score --tokens prints per-token values" 0 "<eos>" -- \
+    "$BIN" score --checkpoint "$TMP/a.ckpt" --prompt '1+2\n' --completion 'answer: 3' --tokens
+check "score needs both --prompt and --completion" 64 "give both" -- "$BIN" score --checkpoint "$TMP/a.ckpt" --prompt x
 check "demo runs the whole pipeline (short settings)" 0 "after SFT \+ IB-TPO" -- \
     "$BIN" demo --sft-steps 5 --rl-steps 1 --eval-count 4 --out "$TMP/demo"
 check "demo wrote log, picture and checkpoints" 0 "curves.svg" -- ls "$TMP/demo"
