@@ -21,7 +21,7 @@ check() {
 }
 
 check "help" 0 "sft" -- "$BIN" --help
-check "version" 0 "^0\.1\.0" -- "$BIN" --version
+check "version" 0 "^0\.2\.0" -- "$BIN" --version
 check "info shows the memory plan" 0 "memory plan" -- "$BIN" info --model small --batch 8 --seq 64
 check "unknown task" 2 "unknown task 'nope'" -- "$BIN" sft --task nope --steps 1
 check "bad task option" 2 "digits" -- "$BIN" sft --task add --option digits=99 --steps 1

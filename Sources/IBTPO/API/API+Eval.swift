@@ -13,6 +13,9 @@ public func ibtpo_trainer_step_sft(_ trainer: OpaquePointer?, _ task: OpaquePoin
     onHandle(trainer) { h in
         let th = try TaskHandle.require(task)
         if let out { try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_step_stats>.size, "ibtpo_step_stats") }
+        guard th.hasSolutions else {
+            throw invalid("the task has neither answers nor solutions: there is nothing to train on with SFT")
+        }
         // The batcher is copied and stored back only on success, so a failed step leaves
         // the SFT order where it was.
         var batcher = h.sft.flatMap { $0.task === th ? $0.batcher : nil }

@@ -190,18 +190,13 @@ def test_generate_errors(gen_trainer, kwargs, word):
         assert word in e.value.message
 
 
-@pytest.mark.xfail(strict=True, reason="library: generate does not reject prompt + max_new_tokens > max_seq (ibtpo.h: "
-                                       "'prompt + max_new_tokens <= model.max_seq'); it silently cuts completions at "
-                                       "max_seq - prompt_len")
-def test_generate_rejects_prompt_plus_max_new_tokens_beyond_max_seq(gen_trainer):
-    s = T1.replace(max_new_tokens=GEN_MAX_SEQ - len(PROMPT) + 1, stop_at_eos=False)
-    try:
-        out = gen_trainer.generate(PROMPT, 1, s)
-    except ibtpo.InvalidArgumentError:
-        return
-    print(f"prompt {len(PROMPT)} + max_new_tokens {s.max_new_tokens} > max_seq {GEN_MAX_SEQ}: "
-          f"no error, completion of {len(out[0].tokens)} tokens")
-    assert False, "accepted"
+def test_generate_stops_at_max_seq(gen_trainer):
+    """ibtpo.h: a completion also ends when prompt + completion reach max_seq."""
+    s = T1.replace(max_new_tokens=GEN_MAX_SEQ - len(PROMPT) + 5, stop_at_eos=False)
+    out = gen_trainer.generate(PROMPT, 2, s)
+    lengths = [len(o.tokens) for o in out]
+    print(f"prompt {len(PROMPT)} + max_new_tokens {s.max_new_tokens} > max_seq {GEN_MAX_SEQ}: lengths {lengths}")
+    assert all(len(PROMPT) + n == GEN_MAX_SEQ for n in lengths)
 
 
 @pytest.mark.parametrize("seqs,lengths", [

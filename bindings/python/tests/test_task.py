@@ -146,8 +146,6 @@ def test_from_memory_hash_split_and_no_answers():
         assert got == set(prompts)
 
 
-@pytest.mark.xfail(strict=True, reason="library: an in-memory task created without answers stores the placeholder "
-                                       "answer '-' (and the solution 'answer: -')")
 def test_from_memory_without_answers_has_empty_answers():
     with ibtpo.Task.from_memory(["a\n", "b\n"], splits=[0, 1]) as t:
         print(t.problem("train", 0))
