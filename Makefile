@@ -287,10 +287,21 @@ bench: build
 # Token efficiency of IBTree vs independent sampling on an SFT'd countdown policy (the warm-up
 # checkpoint is trained once, ~5–8 min, and kept in runs/).
 COUNTDOWN_OPTS := --task countdown --option numbers=4 --option max_number=10 --option max_target=99
+MODCHAIN_OPTS := --task modchain --option steps=4 --option mod=23
+# IBTree vs independent sampling on two SFT'd policies (trained on first use, ~8 + ~3 min):
+# countdown (short, 3–4 step answers) and modchain (5 steps), with the root expandable in
+# later rounds (the spec's default) and without it ([choice], --expand-root false).
 bench-tree: build
 	@[ -f runs/bench-countdown.ckpt ] || $(DIST)/bin/ibtpo sft $(COUNTDOWN_OPTS) --steps 2500 --seq 72 \
 	  --out runs/bench-countdown.ckpt
-	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-countdown.ckpt $(COUNTDOWN_OPTS) --prompts 64
+	@[ -f runs/bench-modchain.ckpt ] || $(DIST)/bin/ibtpo sft $(MODCHAIN_OPTS) --steps 800 --seq 104 \
+	  --out runs/bench-modchain.ckpt --eval-count 0
+	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-countdown.ckpt $(COUNTDOWN_OPTS) --prompts 64 --max-new 64
+	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-countdown.ckpt $(COUNTDOWN_OPTS) --prompts 64 --max-new 64 \
+	  --expand-root false
+	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-modchain.ckpt $(MODCHAIN_OPTS) --prompts 64 --max-new 96
+	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-modchain.ckpt $(MODCHAIN_OPTS) --prompts 64 --max-new 96 \
+	  --expand-root false
 
 # PyTorch / Hugging Face on the same shapes and threads (installs torch into
 # benchmarks/.venv on first use), then libibtpo, then the ratios of the two.
