@@ -132,7 +132,11 @@ lib: check-blis
 	IBTPO_RELEASE_LIB=1 $(SWIFT) build -c release --product ibtpo --scratch-path $(LIB_SCRATCH)
 	IBTPO_RELEASE_LIB=1 $(SWIFT) build -c release --product ibtpo-static --scratch-path $(LIB_SCRATCH)
 	mkdir -p $(DIST)/lib $(LIB_SCRATCH)/static
-	cp $(LIB_SCRATCH)/release/libibtpo.so $(DIST)/lib/libibtpo.so
+	@# libibtpo.so.X.Y.Z (SONAME libibtpo.so.0), with the usual symlinks
+	rm -f $(DIST)/lib/libibtpo.so $(DIST)/lib/libibtpo.so.0
+	cp $(LIB_SCRATCH)/release/libibtpo.so $(DIST)/lib/libibtpo.so.$(VERSION)
+	ln -s libibtpo.so.$(VERSION) $(DIST)/lib/libibtpo.so.0
+	ln -s libibtpo.so.0 $(DIST)/lib/libibtpo.so
 	@# libibtpo.a: one relocatable object = our archive (whole) + swiftrt.o (registers the
 	@# Swift metadata sections; without it protocol casts fail silently) + the static Swift
 	@# runtime members it needs; then every global but ibtpo_* is made local.
@@ -186,7 +190,9 @@ install:
 	@[ -f $(DIST)/lib/libibtpo.so ] && [ -f $(DIST)/lib/libibtpo.a ] || $(MAKE) --no-print-directory lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/ibtpo.h $(DESTDIR)$(PREFIX)/include/ibtpo.h
-	install -m 755 $(DIST)/lib/libibtpo.so $(DESTDIR)$(PREFIX)/lib/libibtpo.so
+	install -m 755 $(DIST)/lib/libibtpo.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libibtpo.so.$(VERSION)
+	ln -sf libibtpo.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libibtpo.so.0
+	ln -sf libibtpo.so.0 $(DESTDIR)$(PREFIX)/lib/libibtpo.so
 	install -m 644 $(DIST)/lib/libibtpo.a $(DESTDIR)$(PREFIX)/lib/libibtpo.a
 	printf '%s\n' "$$PC_SHARED" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo.pc
 	printf '%s\n' "$$PC_STATIC" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo-static.pc
@@ -195,6 +201,7 @@ install:
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/ibtpo.h $(DESTDIR)$(PREFIX)/lib/libibtpo.so $(DESTDIR)$(PREFIX)/lib/libibtpo.a \
+	  $(DESTDIR)$(PREFIX)/lib/libibtpo.so.0 $(DESTDIR)$(PREFIX)/lib/libibtpo.so.$(VERSION) \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo-static.pc
 
 # ---- Tests --------------------------------------------------------------------------

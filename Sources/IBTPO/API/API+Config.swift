@@ -68,7 +68,9 @@ public func ibtpo_memory_plan_for(_ cfg: UnsafePointer<ibtpo_trainer_config>?,
         // 0.1 callers pass the struct without kv_cache_bytes (its size then was 64 bytes):
         // fill exactly the bytes they have.
         let size = Int(out.pointee.struct_size), full = MemoryLayout<ibtpo_memory_plan>.size
-        try checkStructSize(out.pointee.struct_size, ibtpo_memory_plan_size_v0_1, "ibtpo_memory_plan")
+        if size != ibtpo_memory_plan_size_v0_1 {
+            try checkStructSize(out.pointee.struct_size, full, "ibtpo_memory_plan", output: true)
+        }
         let config = try TrainerConfig(c: cfg.pointee)
         let plan = try Trainer.plan(config)
         var r = ibtpo_memory_plan()

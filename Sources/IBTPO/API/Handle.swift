@@ -161,8 +161,11 @@ func onHandle(_ p: OpaquePointer?, _ body: (TrainerHandle) throws -> Void) -> ib
 }
 
 /// Checks a caller-set `struct_size` against the size this library was built with.
-func checkStructSize(_ size: UInt32, _ expected: Int, _ name: String) throws {
+/// Input structs (filled by a `*_default()` function) need at least `expected` bytes;
+/// output structs (`fill: true`) name the sizeof rule instead.
+func checkStructSize(_ size: UInt32, _ expected: Int, _ name: String, output: Bool = false) throws {
     guard Int(size) >= expected && size <= 1 << 20 else {
-        throw invalid("\(name).struct_size is \(size), expected sizeof(\(name)) = \(expected); call \(name)_default() first")
+        let fix = output ? "set it to sizeof(\(name))" : "call \(name)_default() first"
+        throw invalid("\(name).struct_size is \(size), expected sizeof(\(name)) = \(expected); \(fix)")
     }
 }
