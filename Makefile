@@ -140,7 +140,11 @@ lib: check-blis
 	IBTPO_RELEASE_LIB=1 $(SWIFT) build -c release --product ibtpo --scratch-path $(LIB_SCRATCH)
 	IBTPO_RELEASE_LIB=1 $(SWIFT) build -c release --product ibtpo-static --scratch-path $(LIB_SCRATCH)
 	mkdir -p $(DIST)/lib $(LIB_SCRATCH)/static
-	cp $(LIB_SCRATCH)/release/libibtpo.so $(DIST)/lib/libibtpo.so
+	@# libibtpo.so.X.Y.Z (SONAME libibtpo.so.0), with the usual symlinks
+	rm -f $(DIST)/lib/libibtpo.so $(DIST)/lib/libibtpo.so.0
+	cp $(LIB_SCRATCH)/release/libibtpo.so $(DIST)/lib/libibtpo.so.$(VERSION)
+	ln -s libibtpo.so.$(VERSION) $(DIST)/lib/libibtpo.so.0
+	ln -s libibtpo.so.0 $(DIST)/lib/libibtpo.so
 	@# libibtpo.a: one relocatable object = our archive (whole) + swiftrt.o (registers the
 	@# Swift metadata sections; without it protocol casts fail silently) + the static Swift
 	@# runtime members it needs; then every global but ibtpo_* is made local.
@@ -194,7 +198,9 @@ install:
 	@[ -f $(DIST)/lib/libibtpo.so ] && [ -f $(DIST)/lib/libibtpo.a ] || $(MAKE) --no-print-directory lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/ibtpo.h $(DESTDIR)$(PREFIX)/include/ibtpo.h
-	install -m 755 $(DIST)/lib/libibtpo.so $(DESTDIR)$(PREFIX)/lib/libibtpo.so
+	install -m 755 $(DIST)/lib/libibtpo.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libibtpo.so.$(VERSION)
+	ln -sf libibtpo.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libibtpo.so.0
+	ln -sf libibtpo.so.0 $(DESTDIR)$(PREFIX)/lib/libibtpo.so
 	install -m 644 $(DIST)/lib/libibtpo.a $(DESTDIR)$(PREFIX)/lib/libibtpo.a
 	printf '%s\n' "$$PC_SHARED" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo.pc
 	printf '%s\n' "$$PC_STATIC" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo-static.pc
@@ -203,6 +209,7 @@ install:
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/ibtpo.h $(DESTDIR)$(PREFIX)/lib/libibtpo.so $(DESTDIR)$(PREFIX)/lib/libibtpo.a \
+	  $(DESTDIR)$(PREFIX)/lib/libibtpo.so.0 $(DESTDIR)$(PREFIX)/lib/libibtpo.so.$(VERSION) \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo-static.pc
 
 # ---- Tests --------------------------------------------------------------------------
@@ -343,10 +350,21 @@ bench: build
 # Token efficiency of IBTree vs independent sampling on an SFT'd countdown policy (the warm-up
 # checkpoint is trained once, ~5–8 min, and kept in runs/).
 COUNTDOWN_OPTS := --task countdown --option numbers=4 --option max_number=10 --option max_target=99
+MODCHAIN_OPTS := --task modchain --option steps=4 --option mod=23
+# IBTree vs independent sampling on two SFT'd policies (trained on first use, ~8 + ~3 min):
+# countdown (short, 3–4 step answers) and modchain (5 steps), with the root expandable in
+# later rounds (the spec's default) and without it ([choice], --expand-root false).
 bench-tree: build
 	@[ -f runs/bench-countdown.ckpt ] || $(DIST)/bin/ibtpo sft $(COUNTDOWN_OPTS) --steps 2500 --seq 72 \
 	  --out runs/bench-countdown.ckpt
-	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-countdown.ckpt $(COUNTDOWN_OPTS) --prompts 64
+	@[ -f runs/bench-modchain.ckpt ] || $(DIST)/bin/ibtpo sft $(MODCHAIN_OPTS) --steps 800 --seq 104 \
+	  --out runs/bench-modchain.ckpt --eval-count 0
+	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-countdown.ckpt $(COUNTDOWN_OPTS) --prompts 64 --max-new 64
+	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-countdown.ckpt $(COUNTDOWN_OPTS) --prompts 64 --max-new 64 \
+	  --expand-root false
+	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-modchain.ckpt $(MODCHAIN_OPTS) --prompts 64 --max-new 96
+	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-modchain.ckpt $(MODCHAIN_OPTS) --prompts 64 --max-new 96 \
+	  --expand-root false
 
 # PyTorch / Hugging Face on the same shapes and threads (installs torch into
 # benchmarks/.venv on first use), then libibtpo, then the ratios of the two.

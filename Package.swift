@@ -30,6 +30,8 @@ var coreLinker: [LinkerSetting] = [
 if releaseLib {
     coreLinker.append(.unsafeFlags([
         "-static-stdlib",
+        // SONAME: the major version (same major = ABI-compatible, see include/ibtpo.h).
+        "-Xlinker", "-soname", "-Xlinker", "libibtpo.so.0",
         "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/IBTPO/API/exports.map",
     ]))
 }

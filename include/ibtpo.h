@@ -12,11 +12,15 @@
  *    ibtpo_*_free(NULL) is a no-op.
  *  - Argument order: handle first, then inputs, then out-parameters.
  *  - Structs that cross the ABI start with `uint32_t struct_size`, which the caller sets
- *    to sizeof(the struct) (the *_default() fillers do this). Fields are only ever
- *    appended. This version requires struct_size >= the size declared here and reads
- *    only the fields it knows; accepting smaller structs from older headers (reading the
- *    missing fields as defaults) starts with the first version that appends a field.
- *    ibtpo_model_config is embedded in ibtpo_trainer_config, so its layout is frozen.
+ *    to sizeof(the struct) (the *_default() fillers do this; always start from them, so
+ *    that fields a newer header appends get their defaults). Fields are only ever appended.
+ *    Input structs must have struct_size >= the size declared here; output structs that
+ *    grew accept the older size and are filled up to it (ibtpo_memory_plan: 64 bytes in
+ *    0.1, before kv_cache_bytes). ibtpo_model_config and ibtpo_sampling_config are
+ *    embedded in other structs, so their layouts are frozen.
+ *  - 0.2 added rollout_slots to ibtpo_trainer_config (in what was tail padding, so
+ *    sizeof is unchanged; 0.1 programs that filled the struct with the default filler get
+ *    the default) and kv_cache_bytes to ibtpo_memory_plan, and 23 functions.
  *  - Enum-like values are int32_t constants with explicit values that are never reused.
  *  - Strings returned as `const char *` are owned by the library: static strings live
  *    forever; per-handle strings live until the next call on the same handle.
@@ -39,7 +43,7 @@ extern "C" {
 #endif
 
 #define IBTPO_VERSION_MAJOR 0
-#define IBTPO_VERSION_MINOR 1
+#define IBTPO_VERSION_MINOR 2
 #define IBTPO_VERSION_PATCH 0
 /** (major << 16) | (minor << 8) | patch, as a compile-time constant. */
 #define IBTPO_VERSION_NUMBER ((IBTPO_VERSION_MAJOR << 16) | (IBTPO_VERSION_MINOR << 8) | IBTPO_VERSION_PATCH)
@@ -204,9 +208,10 @@ ibtpo_status ibtpo_tokenize(const char *text, int64_t len, int32_t add_bos, int3
 
 /** Decodes `n` tokens to bytes: bytes are copied, BOS and PAD are dropped, and decoding
  *  stops at the first EOS. Writes the bytes and a terminating NUL into `out` (capacity
- *  bytes, NUL included) and sets *out_len to the byte count without the NUL; if the text
- *  and its NUL need more than `capacity` bytes, returns IBTPO_ERR_INVALID_ARGUMENT and
- *  writes nothing. A token outside [0, 259) is IBTPO_ERR_INVALID_ARGUMENT. Thread-safe. */
+ *  bytes, NUL included) and always sets *out_len to the byte count without the NUL; if the
+ *  text and its NUL need more than `capacity` bytes, returns IBTPO_ERR_INVALID_ARGUMENT and
+ *  writes nothing (call again with *out_len + 1 bytes). Any token outside [0, 259), even
+ *  after the EOS, is IBTPO_ERR_INVALID_ARGUMENT. Thread-safe. */
 ibtpo_status ibtpo_detokenize(const int32_t *tokens, int64_t n, char *out, int64_t capacity, int64_t *out_len);
 
 /* ---- Tasks -------------------------------------------------------------------------- */
@@ -249,18 +254,22 @@ void ibtpo_task_free(ibtpo_task *task);
 /** Problems in `split` (IBTPO_SPLIT_*), or -1 for an unbounded generator (built-in tasks). */
 ibtpo_status ibtpo_task_problem_count(const ibtpo_task *task, int32_t split, int64_t *out_count);
 
-/** Copies problem `index` (>= 0) of `split` into caller buffers: each of prompt, solution
- *  and answer (any of them may be NULL to skip it) gets at most `capacity` bytes including
- *  a NUL. Fails with IBTPO_ERR_INVALID_ARGUMENT, writing nothing, if an index is out of range
- *  or a string does not fit. */
+/** Copies problem `index` (0 <= index < the split's count; any index >= 0 for an unbounded
+ *  generator) of `split` into caller buffers: each of prompt, solution and answer (any of
+ *  them may be NULL to skip it) gets at most `capacity` bytes including a NUL. Fails with
+ *  IBTPO_ERR_INVALID_ARGUMENT, writing nothing, if the index is out of range or a string does
+ *  not fit (the message says which, and how many bytes it needs). For an in-memory task
+ *  created without answers the answer is "" (and the solution "" if it had no solutions;
+ *  with answers but no solutions the solution is the line "answer: <answer>"). */
 ibtpo_status ibtpo_task_get_problem(const ibtpo_task *task, int32_t split, int64_t index, char *prompt,
                                     char *solution, char *answer, int64_t capacity);
 
 /* ---- Callbacks (stored per trainer) --------------------------------------------------- */
 
 /** Judges one completion. prompt, completion and answer are NUL-terminated and also come
- *  with their byte lengths (a completion may contain NUL bytes); answer is "" for tasks
- *  without answers. They are valid only during the call. Write a reward in [0, 1] to
+ *  with their byte lengths; the completion is the raw sampled bytes with special tokens
+ *  removed (it may contain NUL bytes or invalid UTF-8); answer is "" for tasks without
+ *  answers. They are valid only during the call. Write a reward in [0, 1] to
  *  *out_reward and return 0. A non-zero return aborts the running step or evaluation with
  *  IBTPO_ERR_CALLBACK_FAILED and leaves the trainer unchanged; so does a reward that is
  *  not a finite number in [0, 1]. Called on the thread that called the library. */
@@ -297,7 +306,7 @@ typedef struct ibtpo_sampling_config {
     float temperature;       /* >= 0 */
     int32_t top_k;           /* 0 = off, else 1..vocab */
     float top_p;             /* (0, 1]; 1 = off */
-    int32_t max_new_tokens;  /* >= 1; prompt + max_new_tokens <= model.max_seq */
+    int32_t max_new_tokens;  /* >= 1; a completion also ends when prompt + completion reach model.max_seq */
     int32_t stop_at_eos;     /* 1: a sequence ends after sampling EOS (included in the output); 0: never */
 } ibtpo_sampling_config;
 
@@ -436,12 +445,16 @@ typedef struct ibtpo_rl_metrics {
  *  the frozen reference policy of the KL term (one parameter-sized buffer, reported by
  *  *out_bytes when out_bytes is not NULL) and starts at the first train problem.
  *  Fails without changing anything if cfg is invalid, if prompts_per_step × G exceeds the
- *  rollout slots, or if the task has no answers and no reward callback is set. */
+ *  rollout slots, if sampling.max_new_tokens + 1 >= the trainer's seq (training rows hold
+ *  prompt + completion), or if the task has no answers and no reward callback is set.
+ *  With reset_optimizer = 1, success clears the AdamW moments and the step counter. */
 ibtpo_status ibtpo_trainer_rl_begin(ibtpo_trainer *trainer, const ibtpo_task *task, const ibtpo_rl_config *cfg,
                                     uint64_t *out_bytes);
 
 /** One RL step: rollouts (independent for GRPO, IBTrees for IB-TPO) → rewards →
- *  advantages → PPO-clip update(s). A reward callback failure, an abort from the progress
+ *  advantages → PPO-clip update(s). Before sampling it checks that every prompt of the
+ *  step fits: prompt tokens + max_new_tokens − 1 <= the trainer's seq, else
+ *  IBTPO_ERR_BAD_DATA naming the problem. A reward callback failure, an abort from the progress
  *  callback or a non-finite gradient leaves the trainer unchanged (with several
  *  minibatches or epochs, a non-finite gradient in a later update can follow earlier
  *  ones). Requires ibtpo_trainer_rl_begin. `out` may be NULL. */

@@ -2,68 +2,72 @@ import ArgumentParser
 import Glibc
 import IBTPO
 
+/// `ibtpo demo`: the whole pipeline on a built-in task in a few minutes on 2 cores —
+/// supervised warm-up, held-out evaluation, IB-TPO, evaluation again — writing the training
+/// log, a picture of the curves and the checkpoints. It runs the `sft`, `train` and `plot`
+/// subcommands with fixed settings, so every step can be repeated by hand.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train the tiny model on a built-in synthetic task and evaluate it before and after.")
-    @OptionGroup var opts: ModelOptions
-    @Option(help: "Training steps.") var steps: Int = 400
-    @Option(help: "Sequences per step.") var batch: Int = 32
-    @Option(help: "Peak learning rate.") var lr: Float = 3e-3
-    @Option(help: "Directory for the checkpoint.") var out: String = "runs/demo"
+        abstract: "SFT then IB-TPO on a built-in task (modchain), with held-out evaluation before and after RL.")
+    @Option(help: "Worker threads.") var threads: Int = 2
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Supervised warm-up steps.") var sftSteps: Int = 800
+    @Option(help: "IB-TPO steps.") var rlSteps: Int = 100
+    @Option(help: "Held-out problems evaluated before and after RL.") var evalCount: Int = 256
+    @Option(help: "Directory for the checkpoints, the log and the picture.") var out: String = "runs/demo"
+
+    /// modchain: 4 operations mod 23, e.g. "5 +6 *1 +4 -4 mod 23" (docs/tasks.md).
+    static let task = ["--task", "modchain", "--option", "steps=4", "--option", "mod=23"]
 
     func run() throws {
-        let task = ReverseTask(minLen: 3, maxLen: 8)
-        var cfg = TrainerConfig()
-        cfg.model = try opts.modelConfig()
-        cfg.batch = batch
-        cfg.seq = task.sequenceLength
-        cfg.threads = opts.threads
-        cfg.seed = opts.seed
-        cfg.lr = lr
-        cfg.minLR = lr / 10
-        cfg.warmup = max(1, steps / 20)
-        cfg.totalSteps = steps
-        guard steps >= 1 else { throw ValidationError("--steps must be ≥ 1") }
-        do {
-            let plan = try Trainer.plan(cfg)
-            print("libibtpo \(LibraryVersion.string) demo: learn to reverse a word, e.g. 'kqzaf=' -> 'fazqk'")
-            print("model \(opts.model): \(ParamLayout(cfg.model).parameterCount) parameters, batch \(cfg.batch) x seq \(cfg.seq), "
-                + "\(cfg.threads) threads, BLIS \(BLISInfo.version) (\(BLISInfo.architecture))")
-            print("memory plan (one arena, allocated once):")
-            print(plan.summary())
-            let trainer = try Trainer(cfg)
-            let before = trainer.evaluateReverse(task, batches: 4, seed: 999)
-            print("before training: exact match \(fmt(before.exact * 100, 1))%, token accuracy \(fmt(before.token * 100, 1))%")
-            let start = monotonicSeconds()
-            var tokens = 0
-            var lastLine = 0.0
-            for s in 0..<steps {
-                _ = task.fill(tokens: trainer.model.tokens, targets: trainer.model.targets, coef: trainer.model.coef,
-                              batch: cfg.batch, seq: cfg.seq, rng: &trainer.rng)
-                let st = try trainer.supervisedStep()
-                tokens += cfg.batch * cfg.seq
-                let now = monotonicSeconds()
-                if s == 0 || s + 1 == steps || (s + 1) % max(1, steps / 10) == 0 || now - lastLine > 5 {
-                    lastLine = now
-                    let el = now - start
-                    let tps = Double(tokens) / max(el, 1e-9)
-                    let eta = el / Double(s + 1) * Double(steps - s - 1)
-                    print("step \(pad(s + 1, steps))/\(steps)  loss \(fmt(Double(st.loss), 4))  lr \(fmtSci(Double(st.lr)))  "
-                        + "|g| \(fmt(Double(st.gradNorm), 2))  \(Int(tps)) tok/s  elapsed \(fmtSeconds(el))  ETA \(fmtSeconds(eta))")
-                    fflush(stdout)
-                }
-            }
-            let after = trainer.evaluateReverse(task, batches: 4, seed: 999)
-            print("after training:  exact match \(fmt(after.exact * 100, 1))%, token accuracy \(fmt(after.token * 100, 1))%")
-            try makeDirectories(out)
-            let path = out + "/model.ckpt"
-            try Checkpoint.save(trainer, path: path)
-            print("checkpoint: \(path) (\(trainer.step) steps, total time \(fmtSeconds(monotonicSeconds() - start)))")
-        } catch let e as IBTPOError { fail(e) }
+        guard sftSteps >= 1 && rlSteps >= 1 && evalCount >= 1 else {
+            throw ValidationError("--sft-steps, --rl-steps and --eval-count must be ≥ 1")
+        }
+        let common = ["--threads", "\(threads)", "--seed", "\(seed)"]
+        let sft = out + "/sft.ckpt", rl = out + "/model.ckpt", log = out + "/ibtpo.jsonl", svg = out + "/curves.svg"
+        let t0 = monotonicSeconds()
+        print("libibtpo \(LibraryVersion.string) demo: modchain (\"5 +6 *1 +4 -4 mod 23\" -> 4 steps -> \"answer: 0\"), "
+            + "tiny model, \(threads) threads, BLIS \(BLISInfo.version) (\(BLISInfo.architecture))")
+        print("\n== 1/3 supervised warm-up on reference solutions (\(sftSteps) steps)")
+        try SFT.parse(Demo.task + common + ["--steps", "\(sftSteps)", "--seq", "104", "--out", sft,
+                                            "--eval-count", "0"]).run()
+        print("\n== 2/3 IB-TPO from the SFT policy (\(rlSteps) steps; held-out eval before and after)")
+        try Train.parse(Demo.task + common + [
+            "--algo", "ibtpo", "--init-from", sft, "--steps", "\(rlSteps)", "--seq", "128", "--max-new", "96",
+            "--minibatches", "4", "--eval-count", "\(evalCount)", "--eval-every", "\(rlSteps)", "--log", log, "--out", rl,
+        ]).run()
+        print("\n== 3/3 picture")
+        try Plot.parse([log, "--out", svg, "--smooth", "5"]).run()
+        let evals = try Demo.evalRecords(log)
+        guard let before = evals.first, let after = evals.last, evals.count >= 2 else {
+            throw ValidationError("the log \(log) has no before/after evaluation records")
+        }
+        func pct(_ r: [String: Double], _ k: String) -> String { fmt((r[k] ?? .nan) * 100, 1) + "%" }
+        print("\nheld-out modchain (\(evalCount) problems)   greedy        avg@8         pass@8")
+        print("  after SFT              \(pct(before, "eval_greedy"))         \(pct(before, "eval_avg_at_k"))         \(pct(before, "eval_pass_at_k"))")
+        print("  after SFT + IB-TPO     \(pct(after, "eval_greedy"))         \(pct(after, "eval_avg_at_k"))         \(pct(after, "eval_pass_at_k"))")
+        print("wrote \(sft), \(rl), \(log), \(svg); total time \(fmtSeconds(monotonicSeconds() - t0))")
     }
 
-    func pad(_ n: Int, _ width: Int) -> String {
-        let s = String(n), w = String(width).count
-        return String(repeating: " ", count: max(0, w - s.count)) + s
+    /// The held-out evaluation records of a training log, in order.
+    static func evalRecords(_ path: String) throws -> [[String: Double]] {
+        try FileIO.read(path).split(separator: UInt8(ascii: "\n")).compactMap { line -> [String: Double]? in
+            let l = Array(line)
+            guard jsonNumber(l, "eval_greedy") != nil else { return nil }
+            var r: [String: Double] = [:]
+            for key in ["eval_greedy", "eval_avg_at_k", "eval_pass_at_k"] { r[key] = jsonNumber(l, key) }
+            return r
+        }
     }
+}
+
+/// The number after `"key": ` in one flat JSON Lines record written by this CLI, or nil.
+func jsonNumber(_ line: [UInt8], _ key: String) -> Double? {
+    let k = Array("\"\(key)\": ".utf8)
+    guard line.count >= k.count else { return nil }
+    for at in 0...(line.count - k.count) where line[at] == k[0] && Array(line[at..<(at + k.count)]) == k {
+        let num = line[(at + k.count)...].prefix { ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 101 || $0 == 45 || $0 == 43 }
+        return Double(String(decoding: num, as: UTF8.self))
+    }
+    return nil
 }

@@ -7,7 +7,7 @@ struct IBTPOCommand: ParsableCommand {
         commandName: "ibtpo",
         abstract: "Train and score small Llama-style policies with GRPO / IB-TPO on the CPU.",
         version: LibraryVersion.string,
-        subcommands: [Demo.self, SFT.self, Eval.self, Sample.self, Info.self, Bench.self, TreeBenchCommand.self, Train.self, Plot.self]
+        subcommands: [Demo.self, SFT.self, Eval.self, Sample.self, Score.self, Info.self, Bench.self, TreeBenchCommand.self, Train.self, Plot.self]
     )
 }
 

@@ -21,6 +21,8 @@ struct Train: ParsableCommand {
     @Option(help: "GRPO group size G.") var g: Int = 8
     @Option(help: "IBTree shape B0,L,K,B.") var tree: String = "4,9,1,1"
     @Option(help: "Branching rule: ib, random, entropy or fixed.") var rule: String = "ib"
+    @Option(help: "Whether the root is expandable in rounds 2...L (ib-tpo.md §4 [choice]): true or false.")
+    var expandRoot: Bool = true
     @Option(help: "IB trade-off β.") var beta: Double = 5
     @Option(help: "Weight λ of A_IB.") var lambda: Double = 0.1
     @Option(help: "PPO clip ε_low.") var clipLow: Double = 0.2
@@ -39,6 +41,10 @@ struct Train: ParsableCommand {
     @Option(help: "Held-out evaluation every N steps (0 = only at the end; needs --eval-count > 0).") var evalEvery: Int = 0
     @Option(help: "Checkpoint every N steps (0 = only at the end).") var checkpointEvery: Int = 0
     @Option(help: "Where to write checkpoints.") var out: String = "runs/rl.ckpt"
+    @Option(help: "Continue a run from its checkpoint (same options and --init-from; the log is appended to).")
+    var resume: String?
+    @Option(help: "Stop after this RL step as if interrupted (0 = run to --steps); continue with --resume.")
+    var stopAfter: Int = 0
     @OptionGroup var evalOpts: EvalOptions
 
     func parseTree() throws -> TreeConfig {
@@ -50,6 +56,7 @@ struct Train: ParsableCommand {
             throw ValidationError("--rule must be ib, random, entropy or fixed")
         }
         tc.rule = r
+        tc.expandRoot = expandRoot
         return tc
     }
 
@@ -76,20 +83,39 @@ struct Train: ParsableCommand {
             let trainer = try Trainer(cfg)
             try Checkpoint.load(trainer, path: initFrom)
             let rl = try RLTrainer(trainer: trainer, task: task, config: rc)
+            var generated = 0
+            if let resume {
+                try Checkpoint.load(trainer, path: resume)
+                let perStep = epochs * minibatches
+                guard trainer.step % perStep == 0 else {
+                    throw IBTPOError(.badCheckpoint, "\(resume) has \(trainer.step) optimiser steps, not a multiple of "
+                        + "epochs × minibatches = \(perStep): was it written by this run's settings?")
+                }
+                try rl.resume(completedSteps: trainer.step / perStep)
+                if let log { generated = lastGeneratedTotal(log) }
+                print("resumed \(resume) after RL step \(rl.completedSteps) (\(generated) generated tokens so far)")
+            }
             print("train: \(algo) on \(task.name), \(ParamLayout(cfg.model).parameterCount) parameters from \(initFrom), "
                 + "\(prompts) prompts × \(rc.trajectoriesPerPrompt) trajectories per step, rows of \(T) in chunks of \(batch), "
                 + "lr \(fmtSci(Double(lr))), \(opts.threads) threads")
             var logFile: UnsafeMutablePointer<FILE>?
             if let log {
                 try makeDirectories(parentDirectory(log))
-                guard let f = fopen(log, "w") else { throw IBTPOError(.io, "cannot open \(log) for writing") }
+                guard let f = fopen(log, resume == nil ? "w" : "a") else { throw IBTPOError(.io, "cannot open \(log) for writing") }
                 logFile = f
             }
             defer { if let logFile { fclose(logFile) } }
+            if evalOpts.evalCount > 0 && evalEvery > 0 && resume == nil {
+                // Step 0: the start policy, so that held-out curves begin where RL began.
+                let r = try evalOpts.run(trainer, task: task, maxNew: rc.sampling.maxNewTokens)
+                if let logFile { fputs(EvalOptions.jsonLine(step: 0, generatedTotal: 0, r) + "\n", logFile); fflush(logFile) }
+            }
+            let first = rl.completedSteps + 1
+            guard first <= steps else { throw ValidationError("the run already completed \(first - 1) of --steps \(steps)") }
             let progress = Progress(total: steps, label: "train", tokenBudget: tokenBudget)
-            var generated = 0
+            progress.tokens = generated
             try makeDirectories(parentDirectory(out))
-            for s in 1...steps {
+            for s in first...steps {
                 let m = try rl.step()
                 generated += m.generatedTokens
                 progress.update(step: s, tokens: m.generatedTokens,
@@ -100,7 +126,8 @@ struct Train: ParsableCommand {
                     fflush(logFile)
                 }
                 let budgetHit = tokenBudget > 0 && generated >= tokenBudget
-                let last = s == steps || budgetHit
+                let stopped = stopAfter > 0 && s == stopAfter
+                let last = s == steps || budgetHit || stopped
                 if checkpointEvery > 0 && s % checkpointEvery == 0 && !last { try Checkpoint.save(trainer, path: out) }
                 if evalOpts.evalCount > 0 && evalEvery > 0 && s % evalEvery == 0 && !last {
                     progress.finish()
@@ -108,6 +135,7 @@ struct Train: ParsableCommand {
                     if let logFile { fputs(EvalOptions.jsonLine(step: s, generatedTotal: generated, r) + "\n", logFile); fflush(logFile) }
                 }
                 if budgetHit { progress.finish(); print("token budget reached: \(generated) generated tokens after \(s) steps"); break }
+                if stopped { progress.finish(); print("stopped after RL step \(s) (--stop-after); continue with --resume \(out)"); break }
             }
             progress.finish()
             try Checkpoint.save(trainer, path: out)
@@ -116,6 +144,14 @@ struct Train: ParsableCommand {
                 let r = try evalOpts.run(trainer, task: task, maxNew: rc.sampling.maxNewTokens)
                 if let logFile { fputs(EvalOptions.jsonLine(step: rl.completedSteps, generatedTotal: generated, r) + "\n", logFile) }
             }
+        }
+    }
+
+    /// The last "generated_tokens_total" of a log (0 if there is none), to continue a budget.
+    func lastGeneratedTotal(_ path: String) -> Int {
+        guard let bytes = try? FileIO.read(path) else { return 0 }
+        return bytes.split(separator: UInt8(ascii: "\n")).reduce(0) { last, line in
+            jsonNumber(Array(line), "generated_tokens_total").map { Int($0) } ?? last
         }
     }
 

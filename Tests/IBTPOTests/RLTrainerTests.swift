@@ -134,6 +134,39 @@ final class RLTrainerTests: XCTestCase {
         XCTAssertTrue(a == b)
     }
 
+    /// 3 RL steps straight = 1 step, checkpoint, a fresh trainer from the start policy that
+    /// loads the checkpoint and resumes, then 2 steps: bit-identical parameters and metrics.
+    func testCheckpointResumeIsExact() throws {
+        var cfg = rlConfig(.ibtpo)
+        cfg.rl.minibatches = 2
+        let (a, task) = try sftTrainer(1500)
+        let straight = try RLTrainer(trainer: a, task: task, config: cfg)
+        straight.rewardFunction = RLTrainerTests.lengthReward
+        var ms: [RLStepMetrics] = []
+        for _ in 0..<3 { var m = try straight.step(); m.samplingSeconds = 0; m.updateSeconds = 0; m.probeSeconds = 0; ms.append(m) }
+
+        let (b, _) = try sftTrainer(1500)
+        let first = try RLTrainer(trainer: b, task: task, config: cfg)
+        first.rewardFunction = RLTrainerTests.lengthReward
+        _ = try first.step()
+        let path = "/tmp/ibtpo-test-\(getpid())-rl-resume.ckpt"
+        defer { unlink(path) }
+        try Checkpoint.save(b, path: path)
+
+        let (c, _) = try sftTrainer(1500)
+        let resumed = try RLTrainer(trainer: c, task: task, config: cfg)
+        resumed.rewardFunction = RLTrainerTests.lengthReward
+        try Checkpoint.load(c, path: path)
+        try resumed.resume(completedSteps: c.step / (cfg.rl.epochs * cfg.rl.minibatches))
+        var rs: [RLStepMetrics] = []
+        for _ in 0..<2 { var m = try resumed.step(); m.samplingSeconds = 0; m.updateSeconds = 0; m.probeSeconds = 0; rs.append(m) }
+        print("straight rewards \(ms.map(\.avgRate)), resumed \(rs.map(\.avgRate)); steps \(a.step) vs \(c.step)")
+        XCTAssertEqual(Array(ms[1...]), rs)
+        XCTAssertEqual(a.step, c.step)
+        XCTAssertTrue(params(a.model) == params(c.model), "parameters after resume differ")
+        XCTAssertThrowsError(try resumed.resume(completedSteps: -1))
+    }
+
     /// SFT'd tiny model on add digits=2, then 10 GRPO steps: rewards stay up, parameters move,
     /// everything finite, KL to the reference small.
     func testLearningSignal() throws {

@@ -21,7 +21,7 @@ check() {
 }
 
 check "help" 0 "sft" -- "$BIN" --help
-check "version" 0 "^0\.1\.0" -- "$BIN" --version
+check "version" 0 "^0\.2\.0" -- "$BIN" --version
 check "info shows the memory plan" 0 "memory plan" -- "$BIN" info --model small --batch 8 --seq 64
 check "unknown task" 2 "unknown task 'nope'" -- "$BIN" sft --task nope --steps 1
 check "bad task option" 2 "digits" -- "$BIN" sft --task add --option digits=99 --steps 1
@@ -40,6 +40,25 @@ check "train writes the JSONL log" 0 "train step 1/1" -- \
 check "log has one JSON line with the metrics" 0 '"eff_rate"' -- cat "$TMP/log.jsonl"
 check "plot draws the log as SVG" 0 "wrote .*curves.svg: 1 run" -- "$BIN" plot "$TMP/log.jsonl" --out "$TMP/curves.svg"
 check "the SVG has the panels" 0 "Eff-Rate" -- cat "$TMP/curves.svg"
+# Resume: 3 steps straight == 1 step, then --resume for the rest (bit-identical checkpoints).
+rl_args=(--algo ibtpo --init-from "$TMP/a.ckpt" --task add --option digits=2 --prompts 2 --tree 2,2,1,1 --minibatches 2
+         --seq 64 --max-new 40 --batch 8 --eval-count 0)
+check "train 3 steps straight" 0 "train step 3/3" -- "$BIN" train "${rl_args[@]}" --steps 3 --out "$TMP/straight.ckpt"
+check "train stops after step 1" 0 "stopped after RL step 1" -- \
+    "$BIN" train "${rl_args[@]}" --steps 3 --stop-after 1 --out "$TMP/part.ckpt" --log "$TMP/part.jsonl"
+check "train --resume continues after step 1" 0 "resumed .* after RL step 1" -- \
+    "$BIN" train "${rl_args[@]}" --steps 3 --resume "$TMP/part.ckpt" --out "$TMP/part.ckpt" --log "$TMP/part.jsonl"
+check "resumed run equals the straight run byte for byte" 0 "identical" -- \
+    bash -c "cmp '$TMP/straight.ckpt' '$TMP/part.ckpt' && echo identical"
+check "resumed log has 3 steps" 0 "^3$" -- bash -c "grep -c eff_rate '$TMP/part.jsonl'"
+check "score prints log p of reference solutions" 0 "^1: log p = -[0-9.]+ +mean" -- \
+    "$BIN" score --checkpoint "$TMP/a.ckpt" --task add --option digits=2 --count 2
+check "score --tokens prints per-token values" 0 "<eos>" -- \
+    "$BIN" score --checkpoint "$TMP/a.ckpt" --prompt '1+2\n' --completion 'answer: 3' --tokens
+check "score needs both --prompt and --completion" 64 "give both" -- "$BIN" score --checkpoint "$TMP/a.ckpt" --prompt x
+check "demo runs the whole pipeline (short settings)" 0 "after SFT \+ IB-TPO" -- \
+    "$BIN" demo --sft-steps 5 --rl-steps 1 --eval-count 4 --out "$TMP/demo"
+check "demo wrote log, picture and checkpoints" 0 "curves.svg" -- ls "$TMP/demo"
 head -c 300 "$TMP/a.ckpt" > "$TMP/cut.ckpt"
 check "truncated checkpoint is rejected" 4 "checksum|truncated|short" -- "$BIN" eval --checkpoint "$TMP/cut.ckpt" --task add
 

@@ -4,8 +4,7 @@ import CIBTPO
 public func ibtpo_trainer_set_reward_fn(_ trainer: OpaquePointer?, _ fn: ibtpo_reward_fn?,
                                         _ userData: UnsafeMutableRawPointer?) -> ibtpo_status {
     onHandle(trainer) { h in
-        h.reward = fn.map { CReward(fn: $0, user: userData) }
-        h.rl?.rewardFunction = h.reward.map { $0.call }
+        h.reward = fn.map { CReward(fn: $0, user: userData) }   // used from the next RL step or evaluation on
     }
 }
 

@@ -56,13 +56,21 @@ public func ibtpo_trainer_config_default(_ cfg: UnsafeMutablePointer<ibtpo_train
     return Status.ok.rawValue
 }
 
+/// sizeof(ibtpo_memory_plan) in 0.1, before kv_cache_bytes was appended.
+let ibtpo_memory_plan_size_v0_1 = 64
+
 @c @implementation
 public func ibtpo_memory_plan_for(_ cfg: UnsafePointer<ibtpo_trainer_config>?,
                                   _ out: UnsafeMutablePointer<ibtpo_memory_plan>?) -> ibtpo_status {
     guarded(ThreadError.buffer) {
         guard let cfg else { throw invalid("cfg is NULL") }
         guard let out else { throw invalid("out is NULL") }
-        try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_memory_plan>.size, "ibtpo_memory_plan")
+        // 0.1 callers pass the struct without kv_cache_bytes (its size then was 64 bytes):
+        // fill exactly the bytes they have.
+        let size = Int(out.pointee.struct_size), full = MemoryLayout<ibtpo_memory_plan>.size
+        if size != ibtpo_memory_plan_size_v0_1 {
+            try checkStructSize(out.pointee.struct_size, full, "ibtpo_memory_plan", output: true)
+        }
         let config = try TrainerConfig(c: cfg.pointee)
         let plan = try Trainer.plan(config)
         var r = ibtpo_memory_plan()
@@ -79,6 +87,9 @@ public func ibtpo_memory_plan_for(_ cfg: UnsafePointer<ibtpo_trainer_config>?,
             }
         }
         r.parameter_count = UInt64(ParamLayout(config.model).parameterCount)
-        out.pointee = r
+        r.struct_size = UInt32(min(size, full))
+        withUnsafeBytes(of: &r) { src in
+            UnsafeMutableRawPointer(out).copyMemory(from: src.baseAddress!, byteCount: min(size, full))
+        }
     }
 }

@@ -12,7 +12,10 @@ public func ibtpo_trainer_step_sft(_ trainer: OpaquePointer?, _ task: OpaquePoin
                                    _ out: UnsafeMutablePointer<ibtpo_step_stats>?) -> ibtpo_status {
     onHandle(trainer) { h in
         let th = try TaskHandle.require(task)
-        if let out { try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_step_stats>.size, "ibtpo_step_stats") }
+        if let out { try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_step_stats>.size, "ibtpo_step_stats", output: true) }
+        guard th.hasSolutions else {
+            throw invalid("the task has neither answers nor solutions: there is nothing to train on with SFT")
+        }
         // The batcher is copied and stored back only on success, so a failed step leaves
         // the SFT order where it was.
         var batcher = h.sft.flatMap { $0.task === th ? $0.batcher : nil }
@@ -55,7 +58,7 @@ public func ibtpo_trainer_evaluate(_ trainer: OpaquePointer?, _ task: OpaquePoin
         let e = cfg.pointee
         try checkStructSize(e.struct_size, MemoryLayout<ibtpo_eval_config>.size, "ibtpo_eval_config")
         try checkStructSize(e.sampling.struct_size, MemoryLayout<ibtpo_sampling_config>.size, "ibtpo_eval_config.sampling")
-        try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_eval_result>.size, "ibtpo_eval_result")
+        try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_eval_result>.size, "ibtpo_eval_result", output: true)
         let sampling = try SamplingParams(c: e.sampling, vocab: h.trainer.config.model.vocab, name: "cfg.sampling")
         guard e.count >= 1 && e.count <= 1 << 20 else { throw invalid("cfg.count must be in 1...1048576 (got \(e.count))") }
         guard e.k >= 0 && e.k <= 1024 else { throw invalid("cfg.k must be in 0...1024 (got \(e.k))") }

@@ -61,10 +61,11 @@ public func ibtpo_trainer_generate(_ trainer: OpaquePointer?, _ prompt: UnsafePo
         var steps = 0
         while s.advance() {
             steps += 1
-            if let progress, !progress(steps, params.maxNewTokens) {
+            if let progress, steps < params.maxNewTokens, !progress(steps, params.maxNewTokens) {
                 throw IBTPOError(.aborted, "generation stopped by the progress callback after \(steps) steps")
             }
         }
+        _ = progress?(params.maxNewTokens, params.maxNewTokens)   // done == total once finished
         let M = params.maxNewTokens
         for (i, r) in s.results().enumerated() {
             outLengths[i] = Int64(r.tokens.count)

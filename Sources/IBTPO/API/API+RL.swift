@@ -99,7 +99,7 @@ public func ibtpo_trainer_rl_begin(_ trainer: OpaquePointer?, _ task: OpaquePoin
         }
         let reward = try h.rewardFunction(for: th)
         let rl = try RLTrainer(trainer: t, task: th.task, config: config)
-        rl.rewardFunction = reward
+        rl.rewardBytesFunction = reward
         h.rl = rl; h.rlTask = th
         let bytes = UInt64(t.model.layout.count * 4)
         outBytes?.pointee = bytes
@@ -112,8 +112,8 @@ public func ibtpo_trainer_rl_begin(_ trainer: OpaquePointer?, _ task: OpaquePoin
 public func ibtpo_trainer_step_rl(_ trainer: OpaquePointer?, _ out: UnsafeMutablePointer<ibtpo_rl_metrics>?) -> ibtpo_status {
     onHandle(trainer) { h in
         guard let rl = h.rl, let th = h.rlTask else { throw invalid("call ibtpo_trainer_rl_begin before ibtpo_trainer_step_rl") }
-        if let out { try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_rl_metrics>.size, "ibtpo_rl_metrics") }
-        rl.rewardFunction = try h.rewardFunction(for: th)
+        if let out { try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_rl_metrics>.size, "ibtpo_rl_metrics", output: true) }
+        rl.rewardBytesFunction = try h.rewardFunction(for: th)
         if let p = h.progress {
             rl.progress = { phase, done, total in phase.withCString { p.fn(p.user, $0, Int64(done), Int64(total)) == 0 } }
         } else {

@@ -60,7 +60,7 @@ public func ibtpo_task_create_memory(_ prompts: UnsafePointer<UnsafePointer<CCha
             }
         }
         let task = try MemoryDataset.make(prompts: p, answers: a, solutions: s, splits: sp, maxTokens: 1 << 20)
-        out.pointee = TaskHandle(task, hasAnswers: a != nil).opaque()
+        out.pointee = TaskHandle(task, hasAnswers: a != nil, hasSolutions: a != nil || s != nil).opaque()
     }
 }
 
@@ -97,11 +97,11 @@ public func ibtpo_task_get_problem(_ task: OpaquePointer?, _ splitValue: Int32, 
         let h = try TaskHandle.require(task)
         let sp = try split(splitValue)
         let count = h.task.problemCount(split: sp)
-        guard index >= 0 && index <= Int64(Int32.max) && (count == nil || index < Int64(count!)) else {
+        guard index >= 0 && (count == nil || index < Int64(count!)) else {
             throw invalid("index \(index) is outside the \(sp.rawValue) split (\(count.map { "\($0) problems" } ?? "unbounded"))")
         }
         guard capacity >= 1 && capacity <= 1 << 30 else { throw invalid("capacity must be in 1...2^30 (got \(capacity))") }
-        let p = h.task.problem(split: sp, index: Int(index))
+        let p = h.problem(sp, Int(index))
         let fields: [(UnsafeMutablePointer<CChar>?, String, String)] =
             [(prompt, p.prompt, "prompt"), (solution, p.solution, "solution"), (answer, p.answer, "answer")]
         for (dst, text, name) in fields where dst != nil && text.utf8.count + 1 > Int(capacity) {

@@ -31,13 +31,13 @@ public func ibtpo_detokenize(_ tokens: UnsafePointer<Int32>?, _ n: Int64, _ out:
         guard n >= 0 && n <= 1 << 40 else { throw invalid("n must be in 0...2^40 (got \(n))") }
         guard n == 0 || tokens != nil else { throw invalid("tokens is NULL") }
         guard capacity >= 0 else { throw invalid("capacity must be >= 0 (got \(capacity))") }
-        var bytes = 0
+        var bytes = 0, ended = false
         if let tokens {
             for i in 0..<Int(n) {
                 let t = tokens[i]
                 guard t >= 0 && t < 259 else { throw invalid("tokens[\(i)] = \(t) is outside 0..<259") }
-                if t == IBTPO_TOKEN_EOS { break }
-                if t < 256 { bytes += 1 }
+                if t == IBTPO_TOKEN_EOS { ended = true }
+                if t < 256 && !ended { bytes += 1 }
             }
         }
         outLen.pointee = Int64(bytes)

@@ -24,7 +24,7 @@ public func ibtpo_trainer_free(_ trainer: OpaquePointer?) {
 public func ibtpo_trainer_get_config(_ trainer: OpaquePointer?, _ out: UnsafeMutablePointer<ibtpo_trainer_config>?) -> ibtpo_status {
     onHandle(trainer) { h in
         guard let out else { throw invalid("out is NULL") }
-        try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_trainer_config>.size, "ibtpo_trainer_config")
+        try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_trainer_config>.size, "ibtpo_trainer_config", output: true)
         out.pointee = h.trainer.config.c
     }
 }
@@ -47,7 +47,7 @@ public func ibtpo_trainer_step_supervised(_ trainer: OpaquePointer?, _ tokens: U
         guard let tokens else { throw invalid("tokens is NULL") }
         guard let targets else { throw invalid("targets is NULL") }
         if let out {
-            try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_step_stats>.size, "ibtpo_step_stats")
+            try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_step_stats>.size, "ibtpo_step_stats", output: true)
         }
         guard nSeqs == Int64(t.config.batch) && seqLen == Int64(t.config.seq) else {
             throw invalid("batch shape \(nSeqs)×\(seqLen) differs from the trainer's \(t.config.batch)×\(t.config.seq)")

@@ -38,10 +38,13 @@ final class TrainerHandle {
         return { done, total in progress.fn(progress.user, name, Int64(done), Int64(total)) == 0 }
     }
 
-    /// The reward function RL and evaluation use on `task`: the callback if set, else the
-    /// task's verifier; throws when the task has no answers and no callback is set.
-    func rewardFunction(for task: TaskHandle) throws -> ((Problem, String) throws -> Double)? {
-        if let reward { return reward.call }
+    /// The reward function RL and evaluation use on `task`: the callback if set (nil = the
+    /// task's verifier); throws when the task has no answers and no callback is set.
+    func rewardFunction(for task: TaskHandle) throws -> ((Problem, [UInt8]) throws -> Double)? {
+        if let reward {
+            let blank = !task.hasAnswers
+            return { p, bytes in try reward.call(p, bytes, answer: blank ? "" : p.answer) }
+        }
         guard task.hasAnswers else {
             throw invalid("the task was created without answers: set a reward callback (ibtpo_trainer_set_reward_fn) first")
         }
@@ -61,12 +64,17 @@ struct CReward {
     let fn: ibtpo_reward_fn
     let user: UnsafeMutableRawPointer?
 
-    func call(_ problem: Problem, _ completion: String) throws -> Double {
+    /// Calls the callback with the prompt, the completion's raw bytes and `answer`, each
+    /// NUL-terminated and with its length.
+    func call(_ problem: Problem, _ completion: [UInt8], answer: String) throws -> Double {
         var reward = Double.nan
+        let c = completion + [0]
         let rc: Int32 = problem.prompt.withCString { p in
-            completion.withCString { c in
-                problem.answer.withCString { a in
-                    fn(user, p, Int64(problem.prompt.utf8.count), c, Int64(completion.utf8.count), a, &reward)
+            c.withUnsafeBufferPointer { cb in
+                answer.withCString { a in
+                    cb.baseAddress!.withMemoryRebound(to: CChar.self, capacity: c.count) { cp in
+                        fn(user, p, Int64(problem.prompt.utf8.count), cp, Int64(completion.count), a, &reward)
+                    }
                 }
             }
         }
@@ -153,8 +161,11 @@ func onHandle(_ p: OpaquePointer?, _ body: (TrainerHandle) throws -> Void) -> ib
 }
 
 /// Checks a caller-set `struct_size` against the size this library was built with.
-func checkStructSize(_ size: UInt32, _ expected: Int, _ name: String) throws {
+/// Input structs (filled by a `*_default()` function) need at least `expected` bytes;
+/// output structs (`fill: true`) name the sizeof rule instead.
+func checkStructSize(_ size: UInt32, _ expected: Int, _ name: String, output: Bool = false) throws {
     guard Int(size) >= expected && size <= 1 << 20 else {
-        throw invalid("\(name).struct_size is \(size), expected sizeof(\(name)) = \(expected); call \(name)_default() first")
+        let fix = output ? "set it to sizeof(\(name))" : "call \(name)_default() first"
+        throw invalid("\(name).struct_size is \(size), expected sizeof(\(name)) = \(expected); \(fix)")
     }
 }

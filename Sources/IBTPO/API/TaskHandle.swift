@@ -9,10 +9,22 @@ final class TaskHandle {
     /// False for in-memory tasks created without answers: RL and evaluation then need a
     /// reward callback.
     let hasAnswers: Bool
+    /// False for in-memory tasks created with neither answers nor solutions: nothing to SFT on.
+    let hasSolutions: Bool
 
-    init(_ task: any TrainingTask, hasAnswers: Bool = true) {
+    init(_ task: any TrainingTask, hasAnswers: Bool = true, hasSolutions: Bool = true) {
         self.task = task
         self.hasAnswers = hasAnswers
+        self.hasSolutions = hasSolutions
+    }
+
+    /// Problem `index` of `split` as the C API shows it: a task without answers has answer
+    /// "" (and solution "" when it has no solutions either).
+    func problem(_ split: Split, _ index: Int) -> Problem {
+        var p = task.problem(split: split, index: index)
+        if !hasAnswers { p.answer = "" }
+        if !hasSolutions { p.solution = "" }
+        return p
     }
 
     /// The handle behind `p`, or nil for NULL or a pointer that is not a live task.
@@ -70,8 +82,8 @@ enum MemoryDataset {
         return out + "\""
     }
 
-    /// One record per problem; `answers` nil uses a placeholder answer (the task is then
-    /// judged by a reward callback only).
+    /// One record per problem; `answers` nil stores a placeholder answer that the C API never
+    /// shows (`TaskHandle.problem` blanks it): such a task is judged by a reward callback only.
     static func make(prompts: [String], answers: [String]?, solutions: [String]?, splits: [Split]?,
                      maxTokens: Int) throws -> any TrainingTask {
         var text = ""

@@ -129,6 +129,9 @@ public final class RLTrainer {
     public private(set) var cursor = 0
     /// Replaces the task's reward (problem, completion text) → [0, 1] when set (tests, custom verifiers).
     public var rewardFunction: ((Problem, String) throws -> Double)?
+    /// Like `rewardFunction` but given the completion's raw bytes (special tokens removed,
+    /// nothing re-encoded); takes precedence when set (the C API's reward callback).
+    public var rewardBytesFunction: ((Problem, [UInt8]) throws -> Double)?
     /// Called with ("rollout", 0, 1) before sampling, ("rollout", 1, 1) after the rewards,
     /// and ("update", i, n) after each of the n optimiser updates. Returning false during the
     /// rollout phase stops the step with `.aborted` and no state change; during updates the
@@ -167,6 +170,17 @@ public final class RLTrainer {
         }
     }
 
+    /// Continues a run after its checkpoint was loaded into `trainer` (parameters, AdamW
+    /// moments, step, RNG): construct the `RLTrainer` from the run's *start* policy (so the
+    /// reference copy is the same), load the checkpoint, then call this with the RL steps the
+    /// checkpoint had completed. The following steps are bit-identical to an uninterrupted
+    /// run, because rollout seeds and problems depend only on (seed, RL step).
+    public func resume(completedSteps k: Int) throws {
+        guard k >= 0 && k <= Int(Int32.max) else { throw invalid("rl resume: completed steps must be ≥ 0 (got \(k))") }
+        completedSteps = k
+        cursor = k * config.promptsPerStep
+    }
+
     /// Swaps the contents of the model's parameters and the reference copy.
     func swapReference() {
         let p = model.params, r = refParams
@@ -183,7 +197,15 @@ public final class RLTrainer {
         let problems = (0..<config.promptsPerStep).map { task.problem(split: .train, index: cursor + $0) }
         let prompts = problems.map { [tok.bos] + tok.encode($0.prompt) }
         let delimiter = tok.encode(task.stepDelimiter)
-        let rewardFn: (Int, [Int32]) throws -> Double = { [task, rewardFunction] p, c in
+        // Every row must fit `seq` whatever the sampler produces: check before sampling.
+        let T = model.shape.seq, maxNew = config.sampling.maxNewTokens
+        for (i, p) in prompts.enumerated() where p.count + maxNew - 1 > T {
+            throw IBTPOError(.badData, "rl: train problem \(cursor + i) has a \(p.count)-token prompt; with max_new_tokens "
+                + "\(maxNew) its rows need up to \(p.count + maxNew - 1) positions, more than seq = \(T); "
+                + "raise seq or lower max_new_tokens")
+        }
+        let rewardFn: (Int, [Int32]) throws -> Double = { [task, rewardFunction, rewardBytesFunction] p, c in
+            if let f = rewardBytesFunction { return try f(problems[p], ByteTokenizer.bytes(c)) }
             let text = tok.decode(c)
             if let f = rewardFunction { return try f(problems[p], text) }
             return Double(task.reward(for: problems[p], completion: text))

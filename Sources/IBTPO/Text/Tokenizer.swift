@@ -23,6 +23,9 @@ public struct ByteTokenizer: Tokenizer, Sendable {
 
     public func encode(_ text: String) -> [Int32] { text.utf8.map { Int32($0) } }
 
+    /// The byte tokens of `tokens` (special tokens dropped), as raw bytes.
+    public static func bytes(_ tokens: [Int32]) -> [UInt8] { tokens.compactMap { $0 >= 0 && $0 < 256 ? UInt8($0) : nil } }
+
     public func decode(_ tokens: [Int32]) -> String {
         let bytes = tokens.compactMap { $0 >= 0 && $0 < 256 ? UInt8($0) : nil }
         return String(decoding: bytes, as: UTF8.self)

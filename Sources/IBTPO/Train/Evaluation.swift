@@ -29,17 +29,17 @@ extension Trainer {
     /// avg@k and pass@k with `sampling` (temperature, top-k, top-p). Prompts are encoded as
     /// [BOS] prompt; completions end at EOS or `sampling.maxNewTokens`. Randomness comes
     /// only from `seed` (the trainer's RNG is untouched), so results are reproducible.
-    /// Parameters and optimiser state are not modified. `reward` (problem, completion text)
-    /// replaces the task's verifier when given; its errors propagate. `progress(done, total)`
+    /// Parameters and optimiser state are not modified. `reward` (problem, completion bytes
+    /// with special tokens removed) replaces the task's verifier when given; its errors propagate. `progress(done, total)`
     /// is called after the greedy pass (1 of 2) and the sampled pass (2 of 2); false stops
     /// with `.aborted`.
     public func evaluate(task: any TrainingTask, split: Split = .test, count: Int, k: Int,
                          sampling: SamplingParams, seed: UInt64,
-                         reward: ((Problem, String) throws -> Double)? = nil,
+                         reward: ((Problem, [UInt8]) throws -> Double)? = nil,
                          progress: ((Int, Int) -> Bool)? = nil) throws -> EvalResult {
-        func judge(_ p: Problem, _ text: String) throws -> Double {
-            if let reward { return try reward(p, text) }
-            return Double(task.reward(for: p, completion: text))
+        func judge(_ p: Problem, _ tokens: [Int32]) throws -> Double {
+            if let reward { return try reward(p, ByteTokenizer.bytes(tokens)) }
+            return Double(task.reward(for: p, completion: tokenizer.decode(tokens)))
         }
         func report(_ done: Int) throws {
             if let progress, !progress(done, 2) { throw IBTPOError(.aborted, "evaluation stopped by the progress callback") }
@@ -58,7 +58,7 @@ extension Trainer {
         let greedy = try s.generate(prompts: prompts, samplesPerPrompt: 1, params: greedyParams, seed: seed)
         var correct = 0.0
         for (i, o) in greedy.enumerated() {
-            correct += try judge(problems[i], tokenizer.decode(o.tokens))
+            correct += try judge(problems[i], o.tokens)
             lengths += Double(o.tokens.count - (o.finish == .eos ? 1 : 0)); truncated += o.finish == .length ? 1 : 0; completions += 1
         }
         r.greedyAccuracy = correct / Double(count)
@@ -70,7 +70,7 @@ extension Trainer {
                 var any = false
                 for g in 0..<k {
                     let o = sampled[p * k + g]
-                    let rew = try judge(problems[p], tokenizer.decode(o.tokens))
+                    let rew = try judge(problems[p], o.tokens)
                     sum += rew
                     if rew >= 1 { any = true }
                     lengths += Double(o.tokens.count - (o.finish == .eos ? 1 : 0)); truncated += o.finish == .length ? 1 : 0; completions += 1

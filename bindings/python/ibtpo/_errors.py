@@ -64,7 +64,19 @@ class BadDataError(IBTPOError, ValueError):
     """IBTPO_ERR_BAD_DATA: an input value (token, target, weight) is out of range."""
 
 
-_CLASSES = {ERR_INVALID_ARGUMENT: InvalidArgumentError, ERR_BAD_DATA: BadDataError}
+class AbortedError(IBTPOError):
+    """IBTPO_ERR_ABORTED: the progress callback asked to stop; the trainer is unchanged."""
+
+
+class CallbackFailedError(IBTPOError):
+    """IBTPO_ERR_CALLBACK_FAILED: the reward callback failed or returned a reward that is not
+    a finite number in [0, 1]; the trainer is unchanged. When the callback was a Python
+    function that raised, the binding raises that exception instead, with this error as
+    its ``__cause__``."""
+
+
+_CLASSES = {ERR_INVALID_ARGUMENT: InvalidArgumentError, ERR_BAD_DATA: BadDataError, ERR_ABORTED: AbortedError,
+            ERR_CALLBACK_FAILED: CallbackFailedError}
 
 
 def error(code: int, message: str = "") -> IBTPOError:

@@ -1,16 +1,20 @@
-"""The Trainer handle and memory_plan()."""
+"""The Trainer handle, memory_plan() and tree_advantages()."""
 from __future__ import annotations
 
 import array
 import ctypes
+import numbers
 import os
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, NamedTuple, Optional, Union
 
-from . import _lib
-from ._errors import ERR_BAD_DATA, ERR_INVALID_ARGUMENT, _check, error
+from . import _arrays, _lib
+from ._errors import ERR_BAD_DATA, ERR_INVALID_ARGUMENT, OK, _check, error, last_error
 from ._lib import LIB
-from .config import TrainerConfig, struct_to_dict
+from .config import (EvalConfig, EvalResult, RLConfig, RLMetrics, SamplingConfig, TrainerConfig, coerce,
+                     struct_to_dict)
+from .task import Task
+from .tokenizer import _as_bytes, detokenize, tokenize
 
 try:  # numpy is optional: inputs may be lists or numpy arrays
     import numpy as _np
@@ -21,7 +25,8 @@ except ImportError:  # pragma: no cover - exercised only without numpy
 def memory_plan(config: Optional[TrainerConfig] = None) -> dict:
     """Bytes the trainer's single arena needs for `config`, by group (computed without
     allocating): total_bytes, parameter_bytes, gradient_bytes, optimizer_bytes,
-    activation_bytes, scratch_bytes and parameter_count."""
+    activation_bytes, scratch_bytes, parameter_count and kv_cache_bytes (the sampler's KV
+    cache and decode buffers, part of scratch_bytes)."""
     c = (config or TrainerConfig()).to_c()
     plan = _lib.new_struct(_lib.ibtpo_memory_plan)
     _check(LIB.ibtpo_memory_plan_for(ctypes.byref(c), ctypes.byref(plan)))
@@ -74,24 +79,92 @@ def _as_c_array(x: Any, ctype, typecode: str, what: str, shape: tuple[int, int])
     return ctypes.cast(addr, ctypes.POINTER(ctype)), flat
 
 
+class Completion(NamedTuple):
+    """One sampled completion: its tokens (EOS included when sampled) and, per token, the
+    log-probability under the policy at temperature 1 (unfiltered by top-k / top-p)."""
+
+    tokens: Any
+    logps: Any
+
+    @property
+    def text(self) -> bytes:
+        """The completion's bytes (decoding stops at EOS)."""
+        return detokenize(self.tokens)
+
+
+class _CallbackState:
+    """The Python callbacks of one trainer, their ctypes wrappers (kept alive here while the
+    library holds them) and the exception a callback raised during the current call. The
+    wrappers reference this object, not the Trainer, so they create no reference cycle."""
+
+    def __init__(self):
+        self.error: Optional[BaseException] = None
+        self.reward = self.log = self.progress = None  # (python callable, CFUNCTYPE object)
+
+
+def _reward_wrapper(fn: Callable, state: _CallbackState, as_bytes: bool):
+    def reward(_user, prompt, prompt_len, completion, completion_len, answer, out_reward):
+        try:
+            p = ctypes.string_at(prompt, prompt_len) if prompt_len > 0 else b""
+            c = ctypes.string_at(completion, completion_len) if completion_len > 0 else b""
+            a = answer or b""
+            if not as_bytes:
+                p, c, a = (x.decode("utf-8", "replace") for x in (p, c, a))
+            r = fn(p, c, a)
+            if not isinstance(r, numbers.Real):  # bool is a Real: True -> 1.0
+                raise TypeError(f"the reward function returned {r!r} ({type(r).__name__}), not a number")
+            out_reward[0] = float(r)  # out of [0, 1] or NaN: the library rejects it
+            return 0
+        except BaseException as e:  # KeyboardInterrupt too: stop the step, re-raise after it
+            state.error = e
+            return 1
+    return _lib.REWARD_FN(reward)
+
+
+def _log_wrapper(fn: Callable):
+    # A void callback cannot stop the call: an exception raised here is reported by ctypes
+    # through sys.unraisablehook ("Exception ignored on calling ctypes callback function").
+    def log(_user, level, message):
+        fn(int(level), (message or b"").decode("utf-8", "replace"))
+    return _lib.LOG_FN(log)
+
+
+def _progress_wrapper(fn: Callable, state: _CallbackState):
+    def progress(_user, phase, done, total):
+        try:
+            return 1 if fn((phase or b"").decode("utf-8", "replace"), int(done), int(total)) is False else 0
+        except BaseException as e:
+            state.error = e
+            return 1
+    return _lib.PROGRESS_FN(progress)
+
+
 class Trainer:
     """One libibtpo trainer: model, AdamW state, step counter, RNG and threads in one arena.
 
     Free it with ``close()`` or a ``with`` block (``__del__`` frees it too). All three are
     idempotent: the handle is freed exactly once. Any call after close raises
     InvalidArgumentError (a ValueError). A Trainer may be used from any thread, one call at
-    a time (a lock serialises calls; the library releases the GIL while it works).
+    a time (a lock serialises calls; the library releases the GIL while it works). A
+    callback must not call methods of its own trainer (InvalidArgumentError).
+
+    When a Python reward or progress callback raises, the library call fails (the trainer is
+    unchanged) and the binding raises the callback's exception, with the library's
+    IBTPOError (IBTPO_ERR_CALLBACK_FAILED or IBTPO_ERR_ABORTED) as its ``__cause__``.
     """
 
     def __init__(self, config: Optional[TrainerConfig] = None):
         self._handle: Optional[int] = None
         self._lock = threading.Lock()
-        c = (config or TrainerConfig()).to_c()
+        self._owner: Optional[int] = None  # thread id inside a call (callbacks run on it)
+        self._callbacks = _CallbackState()
+        c = coerce(TrainerConfig, config).to_c()
         out = _lib.ibtpo_trainer_p()
         _check(LIB.ibtpo_trainer_create(ctypes.byref(c), ctypes.byref(out)))
         self._handle = out.value
         cfg = self.config  # the shapes step_supervised checks on the Python side
         self._shape = (cfg.batch, cfg.seq)
+        self._slots = cfg.rollout_slots
 
     # ---- lifetime -------------------------------------------------------------------
 
@@ -100,10 +173,12 @@ class Trainer:
         lock = getattr(self, "_lock", None)
         if lock is None:  # __init__ failed before the handle existed
             return
+        self._not_in_callback()
         with lock:
             handle, self._handle = self._handle, None
             if handle is not None:
                 LIB.ibtpo_trainer_free(handle)
+            self._callbacks.reward = self._callbacks.log = self._callbacks.progress = None
 
     @property
     def closed(self) -> bool:
@@ -133,11 +208,36 @@ class Trainer:
             raise error(ERR_INVALID_ARGUMENT, "the trainer is closed")
         return h
 
-    def _call(self, fn, *args) -> None:
-        """fn(handle, *args) under the lock, then the status check with this handle's error."""
+    def _not_in_callback(self) -> None:
+        if self._owner == threading.get_ident():
+            raise error(ERR_INVALID_ARGUMENT, "the trainer is busy: a callback cannot call its own trainer")
+
+    def _call(self, fn, *args, task: Optional[Task] = None) -> None:
+        """fn(handle, [task handle,] *args) under the lock, then the status check with this
+        handle's error; an exception raised by a Python callback during the call is re-raised
+        (chained to the library's error)."""
+        self._not_in_callback()
         with self._lock:
             h = self._live()
-            _check(fn(h, *args), h)
+            self._owner, self._callbacks.error = threading.get_ident(), None
+            try:
+                if task is None:
+                    status = fn(h, *args)
+                else:
+                    if not isinstance(task, Task):
+                        raise error(ERR_INVALID_ARGUMENT, f"task must be an ibtpo.Task, got {task!r}")
+                    with task._borrow() as th:
+                        status = fn(h, th, *args)
+                exc, self._callbacks.error = self._callbacks.error, None
+                if status != OK:
+                    err = error(status, last_error(h))
+                    if exc is not None:
+                        raise exc from err
+                    raise err
+                if exc is not None:  # a callback failed but the library went on: still report it
+                    raise exc
+            finally:
+                self._owner = None
 
     # ---- queries ----------------------------------------------------------------------
 
@@ -154,6 +254,19 @@ class Trainer:
         out = ctypes.c_int64(-1)
         self._call(LIB.ibtpo_trainer_get_step, ctypes.byref(out))
         return out.value
+
+    @property
+    def threads(self) -> int:
+        """Worker threads (1..64) of every later call; results do not depend on it."""
+        out = ctypes.c_int32(-1)
+        self._call(LIB.ibtpo_trainer_get_threads, ctypes.byref(out))
+        return out.value
+
+    @threads.setter
+    def threads(self, n: int) -> None:
+        if isinstance(n, float) or not hasattr(n, "__index__") or not -(2**31) <= int(n) < 2**31:
+            raise error(ERR_INVALID_ARGUMENT, f"threads must be an integer in 1..64, got {n!r}")
+        self._call(LIB.ibtpo_trainer_set_threads, int(n))
 
     # ---- training ---------------------------------------------------------------------
 
@@ -176,6 +289,157 @@ class Trainer:
         del keep1, keep2, keep3
         return struct_to_dict(stats)
 
+    def step_sft(self, task: Task) -> dict:
+        """One supervised step on `batch` train problems of `task` (prompt, reference
+        solution and EOS; loss on the completion only), in a seeded shuffled order the
+        trainer remembers. Returns the step stats, as step_supervised."""
+        stats = _lib.new_struct(_lib.ibtpo_step_stats)
+        self._call(LIB.ibtpo_trainer_step_sft, ctypes.byref(stats), task=task)
+        return struct_to_dict(stats)
+
+    # ---- callbacks --------------------------------------------------------------------
+
+    def set_reward_fn(self, fn: Optional[Callable[[Any, Any, Any], float]], *, as_bytes: bool = False) -> None:
+        """Judge completions in RL steps and evaluation with ``fn(prompt, completion, answer)
+        -> float in [0, 1]`` instead of the task's verifier (None removes it).
+
+        The arguments are str (UTF-8, undecodable bytes replaced by U+FFFD), or bytes with
+        ``as_bytes=True`` (a completion may contain any byte, NUL included); answer is ""
+        for tasks without answers. If fn raises or returns a non-number, the step fails,
+        the trainer is unchanged and that exception is raised (a TypeError for a
+        non-number). A number outside [0, 1] or NaN makes the library fail the step with
+        IBTPO_ERR_CALLBACK_FAILED (CallbackFailedError).
+        """
+        if fn is not None and not callable(fn):
+            raise error(ERR_INVALID_ARGUMENT, f"the reward function must be callable or None, got {fn!r}")
+        # REWARD_FN() is a NULL function pointer (ctypes refuses None here)
+        cf = _lib.REWARD_FN() if fn is None else _reward_wrapper(fn, self._callbacks, as_bytes)
+        self._call(LIB.ibtpo_trainer_set_reward_fn, cf, None)
+        self._callbacks.reward = None if fn is None else (fn, cf)
+
+    def set_log_fn(self, fn: Optional[Callable[[int, str], Any]]) -> None:
+        """Receive the library's log lines as ``fn(level, message)`` (level LOG_INFO or
+        LOG_WARN; None removes it). Without one the library prints nothing. An exception
+        raised by fn cannot stop the call: it is reported through sys.unraisablehook."""
+        if fn is not None and not callable(fn):
+            raise error(ERR_INVALID_ARGUMENT, f"the log function must be callable or None, got {fn!r}")
+        # LOG_FN() is a NULL function pointer (ctypes refuses None here)
+        cf = _lib.LOG_FN() if fn is None else _log_wrapper(fn)
+        self._call(LIB.ibtpo_trainer_set_log_fn, cf, None)
+        self._callbacks.log = None if fn is None else (fn, cf)
+
+    def set_progress_fn(self, fn: Optional[Callable[[str, int, int], Any]]) -> None:
+        """Follow long calls with ``fn(phase, done, total)``; phase is "rollout", "update",
+        "evaluate", "generate" or "score". Return False to abort the call (AbortedError,
+        trainer unchanged; an RL step can only be stopped before its first update); any
+        other return value (None included) continues. An exception raised by fn aborts the
+        call too and is re-raised. None removes the callback."""
+        if fn is not None and not callable(fn):
+            raise error(ERR_INVALID_ARGUMENT, f"the progress function must be callable or None, got {fn!r}")
+        # PROGRESS_FN() is a NULL function pointer (ctypes refuses None here)
+        cf = _lib.PROGRESS_FN() if fn is None else _progress_wrapper(fn, self._callbacks)
+        self._call(LIB.ibtpo_trainer_set_progress_fn, cf, None)
+        self._callbacks.progress = None if fn is None else (fn, cf)
+
+    # ---- sampling and scoring -----------------------------------------------------------
+
+    def generate(self, prompt, n: int = 1, sampling: Union[SamplingConfig, dict, None] = None,
+                 seed: int = 0) -> list:
+        """Samples `n` completions of one prompt with the KV-cached sampler.
+
+        prompt: tokens (a list or numpy array, usually [TOKEN_BOS] + bytes), or str/bytes,
+        which are tokenized with a leading BOS. sampling: a SamplingConfig, a dict of its
+        fields or None (the defaults). Returns n Completion(tokens, logps) tuples: the tokens
+        up to and including EOS when sampled, and each token's log-probability under the
+        policy at temperature 1. Numpy arrays (int32, float32) when the prompt is one.
+        Completion i depends only on (seed, i), not on n. Changes nothing in the trainer.
+        """
+        if isinstance(prompt, (str, bytes, bytearray, memoryview)):
+            prompt = tokenize(_as_bytes(prompt, "prompt"), add_bos=True)
+        use_np = _arrays.is_ndarray(prompt)
+        p = _arrays.vector(prompt, ctypes.c_int32, "prompt")
+        sc = coerce(SamplingConfig, sampling).to_c()
+        n = _int_arg(n, "n")
+        seed = _u64_arg(seed, "seed")
+        if n > max(self._slots, 1):
+            raise error(ERR_INVALID_ARGUMENT, f"n = {n} exceeds the trainer's rollout_slots ({self._slots})")
+        m = max(sc.max_new_tokens, 0)
+        rows = max(n, 0)
+        toks = (ctypes.c_int32 * (rows * m))()
+        lens = (ctypes.c_int64 * rows)()
+        logps = (ctypes.c_float * (rows * m))()
+        self._call(LIB.ibtpo_trainer_generate, _arrays.pointer(p, ctypes.c_int32), len(p), n, ctypes.byref(sc),
+                   seed, toks, lens, logps)
+        out = []
+        for i in range(rows):
+            L = lens[i]
+            if not 0 <= L <= m:  # pragma: no cover - a library bug; never read past the row
+                raise error(ERR_BAD_DATA, f"the library reported completion length {L} (max_new_tokens {m})")
+            t, lp = toks[i * m: i * m + L], logps[i * m: i * m + L]
+            if use_np:
+                t, lp = _arrays.np.array(t, dtype=_arrays.np.int32), _arrays.np.array(lp, dtype=_arrays.np.float32)
+            out.append(Completion(t, lp))
+        return out
+
+    def score(self, sequences, lengths=None):
+        """Per-token log-probabilities of given sequences under the current policy.
+
+        sequences: a 2-D numpy array (n × seq_len), or a list of token lists (rows may have
+        different lengths; they are padded, and each row's length is its own unless
+        `lengths` says otherwise). lengths: None or one length (1..seq_len) per row.
+        For a numpy input, returns an n × seq_len float32 array with
+        out[i][t] = log p(tokens[i][t+1] | tokens[i][..t]) for t + 1 < length and 0
+        elsewhere. For lists, returns one list per row with its length − 1 log-probs.
+        Changes nothing in the trainer."""
+        flat, n, width, row_lens = _arrays.matrix(sequences, ctypes.c_int32, "sequences", pad=_lib.TOKEN_PAD)
+        use_np = row_lens is None
+        if lengths is not None:
+            lens = _arrays.vector(lengths, ctypes.c_int64, "lengths", overflow_code=ERR_INVALID_ARGUMENT)
+            if len(lens) != n:
+                raise error(ERR_INVALID_ARGUMENT, f"lengths has {len(lens)} entries, sequences has {n} rows")
+        elif row_lens is not None and len(set(row_lens)) > 1:
+            lens = array.array("q", row_lens)  # ragged rows: each row's own length
+        else:
+            lens = None
+        out = _arrays.empty(ctypes.c_float, n * width, use_np)
+        self._call(LIB.ibtpo_trainer_score, _arrays.pointer(flat, ctypes.c_int32),
+                   None if lens is None else _arrays.pointer(lens, ctypes.c_int64), n, width,
+                   _arrays.pointer(out, ctypes.c_float))
+        if use_np:
+            return out.reshape(n, width)
+        result = []
+        for i in range(n):
+            L = width if lens is None else lens[i]
+            result.append(out[i * width: i * width + max(L - 1, 0)].tolist())
+        return result
+
+    # ---- evaluation and RL --------------------------------------------------------------
+
+    def evaluate(self, task: Task, config: Union[EvalConfig, dict, None] = None) -> EvalResult:
+        """Evaluates the policy on the first config.count test problems of `task`, with the
+        task's verifier or the reward callback when one is set. Changes nothing."""
+        c = coerce(EvalConfig, config).to_c()
+        out = _lib.new_struct(_lib.ibtpo_eval_result)
+        self._call(LIB.ibtpo_trainer_evaluate, ctypes.byref(c), ctypes.byref(out), task=task)
+        return EvalResult.from_c(out)
+
+    def rl_begin(self, task: Task, config: Union[RLConfig, dict, None] = None) -> int:
+        """Starts (or restarts) GRPO / IB-TPO on `task` with `config` (an RLConfig, a dict of
+        its fields or None for the defaults): the current parameters become the frozen KL
+        reference. Returns the bytes of that reference copy. The trainer keeps its own
+        reference to the task, so the Task may be closed afterwards."""
+        c = coerce(RLConfig, config).to_c()
+        nbytes = ctypes.c_uint64(0)
+        self._call(LIB.ibtpo_trainer_rl_begin, ctypes.byref(c), ctypes.byref(nbytes), task=task)
+        return nbytes.value
+
+    def step_rl(self) -> RLMetrics:
+        """One RL step (rollouts, rewards, advantages, PPO-clip updates); needs rl_begin. A
+        reward callback failure or an abort leaves the trainer unchanged."""
+        out = _lib.new_struct(_lib.ibtpo_rl_metrics)
+        self._call(LIB.ibtpo_trainer_step_rl, ctypes.byref(out))
+        return RLMetrics.from_c(out)
+
     # ---- checkpoints --------------------------------------------------------------------
 
     def save(self, path) -> None:
@@ -186,6 +450,52 @@ class Trainer:
         """Loads a checkpoint of the same model config; validates it all before changing
         anything (IBTPO_ERR_BAD_CHECKPOINT, IBTPO_ERR_CONFIG_MISMATCH, IBTPO_ERR_IO)."""
         self._call(LIB.ibtpo_trainer_load, _path_bytes(path))
+
+
+def tree_advantages(parents, token_counts, mean_logps, rewards, config: Union[RLConfig, dict, None] = None):
+    """IB-TPO credit assignment for a tree sampled elsewhere (ib-tpo.md §3, §5).
+
+    Node 0 is the root (the prompt): parents[0] = -1, token_counts[0] = 0. For i >= 1:
+    0 <= parents[i] < i, token_counts[i] >= 1, mean_logps[i] (<= 0) is the mean sampling
+    log-prob of node i's segment. rewards[i] in [0, 1] is read for leaves only. None
+    entries (for the root, or for internal nodes' rewards) are passed as 0. config uses
+    beta, lambda_, pibar_form, ratio_when_parent_zero and sqrt_n_weighting.
+
+    Returns (ib_scores, advantages): per node, the IB-Score as a branching point (NaN for
+    leaves) and A_GL + λ·A_IB, the advantage of every token of its segment (0 for the
+    root). Lists of floats, or float64 numpy arrays when any input is a numpy array.
+    """
+    c = coerce(RLConfig, config).to_c()
+    use_np = any(_arrays.is_ndarray(x) for x in (parents, token_counts, mean_logps, rewards))
+    par = _arrays.vector(parents, ctypes.c_int32, "parents", overflow_code=ERR_INVALID_ARGUMENT)
+    cnt = _arrays.vector(token_counts, ctypes.c_int32, "token_counts", overflow_code=ERR_INVALID_ARGUMENT)
+    lp = _arrays.vector(mean_logps, ctypes.c_float, "mean_logps", none_as=0.0)
+    rw = _arrays.vector(rewards, ctypes.c_float, "rewards", none_as=0.0)
+    n = len(par)
+    for what, v in (("token_counts", cnt), ("mean_logps", lp), ("rewards", rw)):
+        if len(v) != n:
+            raise error(ERR_INVALID_ARGUMENT, f"{what} has {len(v)} entries, parents has {n}")
+    ib = _arrays.empty(ctypes.c_double, n, use_np)
+    adv = _arrays.empty(ctypes.c_double, n, use_np)
+    _check(LIB.ibtpo_tree_advantages(ctypes.byref(c), n, _arrays.pointer(par, ctypes.c_int32),
+                                     _arrays.pointer(cnt, ctypes.c_int32), _arrays.pointer(lp, ctypes.c_float),
+                                     _arrays.pointer(rw, ctypes.c_float), _arrays.pointer(ib, ctypes.c_double),
+                                     _arrays.pointer(adv, ctypes.c_double)))
+    if use_np:
+        return ib, adv
+    return ib.tolist(), adv.tolist()
+
+
+def _int_arg(v, what: str) -> int:
+    if isinstance(v, float) or not hasattr(v, "__index__") or not -(2**63) <= int(v) < 2**63:
+        raise error(ERR_INVALID_ARGUMENT, f"{what} must be an int64 integer, got {v!r}")
+    return int(v)
+
+
+def _u64_arg(v, what: str) -> int:
+    if isinstance(v, float) or not hasattr(v, "__index__") or not 0 <= int(v) < 2**64:
+        raise error(ERR_INVALID_ARGUMENT, f"{what} must be an integer in 0..2^64-1, got {v!r}")
+    return int(v)
 
 
 def _path_bytes(path) -> bytes:

@@ -1,6 +1,7 @@
 """Defaults, conversion, memory plans and rejected configurations."""
 from __future__ import annotations
 
+import ctypes
 import math
 
 import pytest
@@ -19,6 +20,68 @@ def test_defaults_come_from_the_library_and_match_the_header_docs():
     assert (c.batch, c.seq, c.threads, c.seed) == (32, 64, 2, 1)
     assert (c.lr, c.min_lr, c.warmup_steps, c.total_steps) == (3e-3, 3e-4, 20, 1000)
     assert (c.beta1, c.beta2, c.adam_eps, c.weight_decay, c.grad_clip) == (0.9, 0.95, 1e-8, 0.01, 1.0)
+    assert c.rollout_slots == 64
+
+
+def test_new_config_defaults_match_the_header_docs():
+    s = ibtpo.SamplingConfig()
+    assert (s.temperature, s.top_k, s.top_p, s.max_new_tokens, s.stop_at_eos) == (0.7, 20, 0.95, 64, True)
+    e = ibtpo.EvalConfig()
+    assert (e.count, e.k, e.sampling, e.seed) == (256, 8, s, 12345)
+    r = ibtpo.RLConfig()
+    assert r.algo == ibtpo.ALGO_IBTPO and r.branch_rule == ibtpo.BRANCH_IB
+    assert (r.tree_b0, r.tree_l, r.tree_k, r.tree_b, r.trajectories_per_prompt) == (4, 9, 1, 1, 12)
+    assert (r.beta, r.lambda_, r.prompts_per_step, r.group_size) == (5.0, 0.1, 8, 8)
+    assert (r.clip_low, r.clip_high, r.kl_coef, r.loss_aggregation) == (0.2, 0.2, 0.001, ibtpo.LOSS_TOKEN_MEAN)
+    assert (r.epochs, r.minibatches, r.sampling, r.lr, r.reset_optimizer) == (1, 1, s, 1e-4, True)
+    assert (r.probe_every, r.seed) == (1, 1)
+    # not given in the header's comment, but the docs' defaults (algorithm-choices.md):
+    assert (r.pibar_form, r.ratio_when_parent_zero, r.sqrt_n_weighting, r.entropy_coef) == \
+        (ibtpo.PIBAR_LENGTH_NORMALIZED, 1.0, False, 0.0)
+
+
+def test_new_configs_round_trip_through_the_structs():
+    r = ibtpo.RLConfig(algo="grpo", branch_rule="entropy", loss_aggregation="constant", pibar_form="product",
+                       lambda_=0.25, seed=2**64 - 1, sampling=ibtpo.SamplingConfig(top_k=3, stop_at_eos=False))
+    s = r.to_c()
+    assert (s.algo, s.branch_rule, s.loss_aggregation, s.pibar_form) == (ibtpo.ALGO_GRPO, ibtpo.BRANCH_ENTROPY,
+                                                                         ibtpo.LOSS_CONSTANT, ibtpo.PIBAR_PRODUCT)
+    assert getattr(s, "lambda") == 0.25 and s.seed == 2**64 - 1
+    assert (s.sampling.top_k, s.sampling.stop_at_eos, s.sampling.struct_size) == (3, 0, ctypes.sizeof(s.sampling))
+    back = ibtpo.RLConfig.from_c(s)
+    assert back == r.replace(algo=ibtpo.ALGO_GRPO, branch_rule=ibtpo.BRANCH_ENTROPY,
+                             loss_aggregation=ibtpo.LOSS_CONSTANT, pibar_form=ibtpo.PIBAR_PRODUCT)
+    e = ibtpo.EvalConfig(count=3, k=0, seed=9)
+    assert ibtpo.EvalConfig.from_c(e.to_c()) == e
+
+
+def test_unknown_field_names_give_a_clear_error():
+    for make in (lambda: ibtpo.RLConfig(lamda=0.1), lambda: ibtpo.SamplingConfig(temprature=1.0),
+                 lambda: ibtpo.RLConfig().replace(lamda=0.1), lambda: ibtpo.RLConfig.from_dict({"lamda": 0.1}),
+                 lambda: ibtpo.RLConfig().replace(sampling={"temprature": 1.0}),
+                 lambda: ibtpo.EvalConfig(counts=3), lambda: ibtpo.TrainerConfig(rollout_slot=3),
+                 lambda: setattr(ibtpo.RLConfig(), "lamda", 0.1),
+                 lambda: setattr(ibtpo.ModelConfig(), "dmodel", 64)):
+        with pytest.raises(ibtpo.InvalidArgumentError) as e:
+            make()
+        assert "has no field" in e.value.message and "did you mean" in e.value.message, e.value.message
+    with pytest.raises(ibtpo.InvalidArgumentError, match="lambda_"):
+        ibtpo.RLConfig(lamda=0.1)
+    with pytest.raises(ibtpo.InvalidArgumentError, match="algo = 'ppo' is not one of: grpo, ibtpo"):
+        ibtpo.RLConfig(algo="ppo").to_c()
+    with pytest.raises(ibtpo.InvalidArgumentError, match="sampling must be a SamplingConfig"):
+        ibtpo.RLConfig(sampling=ibtpo.ModelConfig()).to_c()
+
+
+def test_lambda_spelling_replace_and_dicts():
+    assert ibtpo.RLConfig(**{"lambda": 0.3}).lambda_ == 0.3
+    assert ibtpo.RLConfig.from_dict({"lambda": 0.3, "sampling": {"temperature": 1.0}}).sampling.temperature == 1.0
+    base = ibtpo.RLConfig()
+    changed = base.replace(sampling={"max_new_tokens": 8}, beta=2.0)
+    assert (changed.sampling.max_new_tokens, changed.sampling.top_k, changed.beta) == (8, 20, 2.0)
+    assert base.sampling.max_new_tokens == 64 and base.beta == 5.0  # the original is unchanged
+    changed.sampling.top_k = 1
+    assert base.sampling.top_k == 20  # nested configs are copies
 
 
 def test_struct_round_trip_and_struct_size():
@@ -54,13 +117,28 @@ def _plan_params(cfg: ibtpo.TrainerConfig) -> int:
 def test_memory_plan_is_consistent(cfg):
     p = ibtpo.memory_plan(cfg)
     assert set(p) == {"total_bytes", "parameter_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes",
-                      "scratch_bytes", "parameter_count"}
+                      "scratch_bytes", "parameter_count", "kv_cache_bytes"}
     parts = ["parameter_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "scratch_bytes"]
     assert p["total_bytes"] >= sum(p[k] for k in parts)
     assert p["parameter_count"] == _plan_params(cfg)
     assert p["parameter_bytes"] >= 4 * p["parameter_count"]
     assert p["gradient_bytes"] == p["parameter_bytes"] and p["optimizer_bytes"] == 2 * p["parameter_bytes"]
     assert p["activation_bytes"] > 0
+
+
+@pytest.mark.parametrize("slots", [1, 8, 64])
+def test_memory_plan_kv_cache(slots):
+    """kv_cache_bytes holds at least K and V for every slot, layer and position (an
+    independent lower bound), is part of scratch_bytes, and is 0 without sampling."""
+    cfg = tiny_config(rollout_slots=slots, model={"n_kv_heads": 1})
+    m = cfg.model
+    kv_floor = 2 * m.n_layers * slots * m.max_seq * m.n_kv_heads * (m.d_model // m.n_heads) * 4
+    p, p0 = ibtpo.memory_plan(cfg), ibtpo.memory_plan(cfg.replace(rollout_slots=0))
+    print(f"slots {slots}: kv_cache_bytes {p['kv_cache_bytes']}, K+V floor {kv_floor}")
+    assert kv_floor <= p["kv_cache_bytes"] <= p["scratch_bytes"]
+    assert p0["kv_cache_bytes"] == 0
+    assert p["scratch_bytes"] - p0["scratch_bytes"] == p["kv_cache_bytes"]
+    assert p["total_bytes"] - p0["total_bytes"] >= p["kv_cache_bytes"]
 
 
 def test_memory_plan_default_argument_and_growth_with_batch():
@@ -102,6 +180,7 @@ BAD = [
     # Caught on the Python side (ctypes would wrap them silently):
     ({"batch": 2**31}, "batch"), ({"seed": -1}, "seed"), ({"model": {"d_model": 2**32 + 32}}, "model.d_model"),
     ({"threads": 1.5}, "threads"), ({"lr": "fast"}, "lr"), ({"model": {"tie_embeddings": None}}, "tie_embeddings"),
+    ({"rollout_slots": -1}, "slots"), ({"rollout_slots": 65537}, "slots"),
 ]
 
 

@@ -64,11 +64,21 @@ def test_use_after_close_raises_never_crashes():
     t = ibtpo.Trainer(tiny_config())
     t.close()
     tokens, targets = pattern_batch()
-    for action in (lambda: t.step, lambda: t.config, lambda: t.step_supervised(tokens, targets),
-                   lambda: t.save("/tmp/never.ckpt"), lambda: t.load("/tmp/never.ckpt"), lambda: t.__enter__()):
-        with pytest.raises(ValueError) as e:
-            action()
-        assert isinstance(e.value, ibtpo.IBTPOError) and e.value.code == 1 and "closed" in e.value.message
+    with ibtpo.Task.builtin("add", {"digits": 1}) as task:
+        actions = [
+            lambda: t.step, lambda: t.config, lambda: t.step_supervised(tokens, targets),
+            lambda: t.save("/tmp/never.ckpt"), lambda: t.load("/tmp/never.ckpt"), lambda: t.__enter__(),
+            lambda: t.threads, lambda: setattr(t, "threads", 2),
+            lambda: t.set_reward_fn(lambda p, c, a: 1.0), lambda: t.set_reward_fn(None),
+            lambda: t.set_log_fn(print), lambda: t.set_progress_fn(lambda *a: None),
+            lambda: t.generate([ibtpo.TOKEN_BOS, 97]), lambda: t.score([[256, 97, 98]]),
+            lambda: t.step_sft(task), lambda: t.evaluate(task, {"count": 1, "k": 0}),
+            lambda: t.rl_begin(task), lambda: t.step_rl(),
+        ]
+        for action in actions:
+            with pytest.raises(ValueError) as e:
+                action()
+            assert isinstance(e.value, ibtpo.IBTPOError) and e.value.code == 1 and "closed" in e.value.message
     assert "closed" in repr(t)
 
 
