@@ -228,6 +228,17 @@ static void test_memory_plan(void) {
               p.total_bytes == p.parameter_bytes + p.gradient_bytes + p.optimizer_bytes + p.activation_bytes +
                                    p.scratch_bytes,
           "memory plan groups are consistent and sum to total_bytes", NULL);
+    /* "output structs that grew accept the older size and are filled up to it" (64 bytes in 0.1) */
+    ibtpo_memory_plan old;
+    memset(&old, 0xAB, sizeof old);
+    old.struct_size = 64;
+    uint64_t untouched;
+    memset(&untouched, 0xAB, sizeof untouched);
+    check_status(ibtpo_memory_plan_for(&c, &old), IBTPO_OK, "memory_plan_for(out.struct_size 64: the 0.1 size)", NULL);
+    checkf(old.struct_size == 64 && old.total_bytes == p.total_bytes && old.parameter_count == p.parameter_count &&
+               old.scratch_bytes == p.scratch_bytes && old.kv_cache_bytes == untouched,
+           "  ... fills the first 64 bytes (total %llu, parameters %llu) and leaves kv_cache_bytes alone",
+           (unsigned long long)old.total_bytes, (unsigned long long)old.parameter_count);
 
     /* Sizes whose arena cannot exist: size overflow and > 64 TiB. Must fail, not trap. */
     ibtpo_trainer_config h = c;
@@ -967,6 +978,8 @@ static void test_tokenizer(void) {
                memcmp(back, bytes, 256) == 0,
            "all 256 byte values: token t == byte t and the round trip is exact");
 
+    const int32_t after_eos[] = {'o', 'k', IBTPO_TOKEN_EOS, 999};
+    check_err(ibtpo_detokenize(after_eos, 4, buf, 64, &m), ERR_ARG, "detokenize(token 999 after the EOS)", NULL, "999");
     const int32_t bad1[] = {'a', 259, 'b'}, bad2[] = {'a', -1, 'b'}, bad3[] = {INT32_MAX};
     check_err(ibtpo_detokenize(bad1, 3, buf, 64, &m), ERR_ARG, "detokenize(token 259)", NULL, "259");
     check_err(ibtpo_detokenize(bad2, 3, buf, 64, &m), ERR_ARG, "detokenize(token -1)", NULL, "-1");
@@ -1088,6 +1101,10 @@ static void test_tasks(void) {
     check_err(ibtpo_task_get_problem(NULL, 0, 0, p, s, a, 64), ERR_ARG, "get_problem(task NULL)", NULL, "NULL");
     check_status(ibtpo_task_get_problem(add, IBTPO_SPLIT_TRAIN, 0, NULL, NULL, NULL, 64), IBTPO_OK,
                  "get_problem(all three buffers NULL: nothing to copy)", NULL);
+    memset(p, 0, sizeof p), memset(s, 0, sizeof s), memset(a, 0, sizeof a);
+    check_status(ibtpo_task_get_problem(add, IBTPO_SPLIT_TEST, INT64_MAX, p, s, a, 64), IBTPO_OK,
+                 "get_problem(generator, index INT64_MAX: any index >= 0)", NULL);
+    check(add_problem_ok(p, s, a), "  ... is a well-formed problem", p);
     ibtpo_task_free(add);
     ibtpo_task_free(add2);
     ibtpo_task_free(add7);
@@ -1144,10 +1161,34 @@ static void test_tasks(void) {
     check_status(ibtpo_task_create_memory(P, NULL, NULL, sp, 6, &mem), IBTPO_OK,
                  "task_create_memory(answers NULL, solutions NULL)", NULL);
     if (mem) {
-        char ga[8] = "ZZZ";
-        check_status(ibtpo_task_get_problem(mem, IBTPO_SPLIT_TRAIN, 0, NULL, NULL, ga, 8), IBTPO_OK,
-                     "get_problem(answer only) of a task without answers", NULL);
-        checkf(ga[0] == '\0', "  ... the answer is \"\" (got \"%s\")", ga);
+        char ga[8] = "ZZZ", gs[8] = "ZZZ";
+        check_status(ibtpo_task_get_problem(mem, IBTPO_SPLIT_TRAIN, 0, NULL, gs, ga, 8), IBTPO_OK,
+                     "get_problem of a task without answers or solutions", NULL);
+        checkf(ga[0] == '\0' && gs[0] == '\0', "  ... the answer is \"\" (got \"%s\") and the solution \"\" (got \"%s\")",
+               ga, gs);
+        ibtpo_task_free(mem);
+    }
+    mem = NULL;
+    check_status(ibtpo_task_create_memory(P, A, NULL, sp, 6, &mem), IBTPO_OK, "task_create_memory(answers, solutions NULL)",
+                 NULL);
+    if (mem) {
+        char gp[16] = "", ga[8] = "", gs[32] = "", want[32];
+        ibtpo_task_get_problem(mem, IBTPO_SPLIT_TRAIN, 0, gp, gs, ga, 32);
+        snprintf(want, sizeof want, "answer: %s", ga);
+        checkf(ga[0] && strcmp(gs, want) == 0, "  ... the solution is the line \"answer: <answer>\" (got \"%s\")", gs);
+        ibtpo_task_free(mem);
+    }
+    mem = NULL;
+    /* answers NULL with solutions: the header allows it (a reward callback judges); the solutions
+     * are only references for SFT */
+    const char *S_free[6] = {"two", "four", "six", "eight", "ten", "twelve"};
+    ibtpo_status ms = ibtpo_task_create_memory(P, NULL, S_free, sp, 6, &mem);
+    checkf(ms == IBTPO_OK, "task_create_memory(answers NULL, solutions given) -> %s%s%.160s%s", ibtpo_status_string(ms),
+           ms ? ": \"" : "", ms ? ibtpo_last_error(NULL) : "", ms ? "\"" : "");
+    if (mem) {
+        char gs[16] = "";
+        ibtpo_task_get_problem(mem, IBTPO_SPLIT_TEST, 0, NULL, gs, NULL, 16);
+        checkf(strcmp(gs, "ten") == 0, "  ... test problem 0 keeps its solution (\"%s\")", gs);
         ibtpo_task_free(mem);
     }
     const int64_t bad_counts[] = {0, -1, INT64_MIN, INT64_MAX, (1 << 24) + 1};
@@ -1438,7 +1479,7 @@ static void test_generate(ibtpo_trainer *t, ibtpo_trainer *noslots) {
         {"temperature inf", "temperature", 1, INFINITY}, {"top_k -1", "top_k", 2, -1}, {"top_k 260 > vocab", "top_k", 2, 260},
         {"top_p 0", "top_p", 3, 0}, {"top_p 1.5", "top_p", 3, 1.5}, {"top_p NaN", "top_p", 3, NAN},
         {"top_p -0.5", "top_p", 3, -0.5}, {"max_new_tokens 0", "max_new_tokens", 4, 0},
-        {"max_new_tokens -1", "max_new_tokens", 4, -1}, {"max_new_tokens 44 (5 + 44 > max_seq 48)", "max_", 4, 44},
+        {"max_new_tokens -1", "max_new_tokens", 4, -1},
         {"max_new_tokens INT32_MAX", "max_new_tokens", 4, INT32_MAX}, {"stop_at_eos 2", "stop_at_eos", 5, 2},
         {"stop_at_eos -1", "stop_at_eos", 5, -1},
     };
@@ -1456,10 +1497,20 @@ static void test_generate(ibtpo_trainer *t, ibtpo_trainer *noslots) {
         snprintf(what, sizeof what, "generate(%s)", bads[i].what);
         check_err(ibtpo_trainer_generate(t, prompt, PLEN, 2, &m, 1, tk, ln, lp), ERR_ARG, what, t, bads[i].kw);
     }
+    /* "a completion also ends when prompt + completion reach model.max_seq" */
     ibtpo_sampling_config fit = s;
-    fit.max_new_tokens = 43; /* 5 + 43 = 48 = max_seq: fits */
-    check_status(ibtpo_trainer_generate(t, prompt, PLEN, 1, &fit, 1, tk, ln, NULL), IBTPO_OK,
-                 "generate(max_new_tokens 43: 5 + 43 == max_seq 48 fits)", t);
+    fit.max_new_tokens = 44; /* 5 + 44 > max_seq 48: cut after 43 */
+    fit.stop_at_eos = 0;
+    for (int i = 0; i < 3 * 44; i++) tk[i] = -5, lp[i] = 5;
+    check_status(ibtpo_trainer_generate(t, prompt, PLEN, 3, &fit, 1, tk, ln, lp), IBTPO_OK,
+                 "generate(max_new_tokens 44 > max_seq 48 - prompt 5, stop_at_eos 0)", t);
+    int cut_ok = 1;
+    for (int i = 0; i < 3; i++) {
+        cut_ok &= ln[i] == 43 && tk[i * 44 + 43] == IBTPO_TOKEN_PAD && lp[i * 44 + 43] == 0.0f;
+        for (int j = 0; j < 43; j++) cut_ok &= tk[i * 44 + j] >= 0 && tk[i * 44 + j] < 259 && lp[i * 44 + j] <= 0;
+    }
+    checkf(cut_ok, "  ... every completion ends at max_seq: 43 tokens (got %lld %lld %lld), then PAD and log-prob 0 in "
+           "rows of 44", (long long)ln[0], (long long)ln[1], (long long)ln[2]);
     int32_t badp[PLEN];
     memcpy(badp, prompt, sizeof badp);
     badp[2] = 259;
@@ -1591,6 +1642,104 @@ static void eval_str(const ibtpo_eval_result *r, char *out, size_t n) {
              r->truncated_fraction, r->seconds);
 }
 
+/* Records what the reward callback receives (prompt, completion bytes). */
+typedef struct {
+    int n;
+    char prompt[8][32];
+    char comp[8][64];
+    int64_t len[8];
+} capture_state;
+
+static int32_t capture_reward(void *user_data, const char *prompt, int64_t prompt_len, const char *completion,
+                              int64_t completion_len, const char *answer, double *out_reward) {
+    capture_state *c = user_data;
+    (void)prompt_len, (void)answer;
+    if (c->n < 8 && completion_len < 64) {
+        snprintf(c->prompt[c->n], 32, "%s", prompt);
+        memcpy(c->comp[c->n], completion, (size_t)completion_len);
+        c->len[c->n++] = completion_len;
+    }
+    *out_reward = 0;
+    return 0;
+}
+
+static int valid_utf8(const unsigned char *s, int64_t n) {
+    for (int64_t i = 0; i < n;) {
+        int k = s[i] < 0x80 ? 0 : (s[i] & 0xE0) == 0xC0 ? 1 : (s[i] & 0xF0) == 0xE0 ? 2 : (s[i] & 0xF8) == 0xF0 ? 3 : -1;
+        if (k < 0 || i + k >= n + (k == 0)) return 0;
+        for (int j = 1; j <= k; j++)
+            if ((s[i + j] & 0xC0) != 0x80) return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+/* "the completion is the raw sampled bytes with special tokens removed (it may contain NUL
+ * bytes or invalid UTF-8)": a model taught (step_supervised) to answer every prompt with
+ * "\xff\xc3(\0z\x80\n" + EOS; the greedy completions evaluate passes to the reward callback
+ * must equal generate's greedy tokens, detokenized, byte for byte. */
+static void test_reward_sees_raw_bytes(const ibtpo_task *add) {
+    static const unsigned char weird[] = {0xFF, 0xC3, '(', 0x00, 'z', 0x80, '\n'};
+    ibtpo_trainer_config cfg = small_config(3, 1);
+    ibtpo_trainer *t = NULL;
+    if (ibtpo_trainer_create(&cfg, &t) != IBTPO_OK) { check(0, "create a trainer", ibtpo_last_error(NULL)); return; }
+    static int32_t tok[4 * 32], tgt[4 * 32];
+    for (int i = 0; i < 4; i++) {
+        char q[32] = "";
+        int32_t row[33];
+        int64_t pl = 0;
+        ibtpo_task_get_problem(add, IBTPO_SPLIT_TEST, i, q, NULL, NULL, sizeof q);
+        ibtpo_tokenize(q, (int64_t)strlen(q), 1, row, 33, &pl);
+        int L = (int)pl;
+        for (size_t j = 0; j < sizeof weird; j++) row[L++] = weird[j];
+        row[L++] = IBTPO_TOKEN_EOS;
+        for (int j = 0; j < 32; j++) {
+            tok[i * 32 + j] = j < L ? row[j] : IBTPO_TOKEN_PAD;
+            tgt[i * 32 + j] = (j + 1 < L && j + 1 >= pl) ? row[j + 1] : -1; /* loss on the completion only */
+        }
+    }
+    ibtpo_step_stats st = {sizeof st, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 60; i++) ibtpo_trainer_step_supervised(t, tok, tgt, NULL, 4, 32, &st);
+    capture_state cap;
+    memset(&cap, 0, sizeof cap);
+    ibtpo_eval_config ec;
+    ibtpo_eval_config_default(&ec);
+    ec.count = 4;
+    ec.k = 0;
+    ec.sampling = small_sampling();
+    ibtpo_eval_result r = {sizeof r, 0, 0, 0, 0, 0, 0, 0};
+    ibtpo_trainer_set_reward_fn(t, capture_reward, &cap);
+    check_status(ibtpo_trainer_evaluate(t, add, &ec, &r), IBTPO_OK,
+                 "evaluate(4 problems, greedy) of a model taught to write \"\\xff\\xc3(\\0z\\x80\\n\"", t);
+    int same = cap.n == 4, nul = 0, invalid = 0;
+    for (int i = 0; i < 4 && same; i++) {
+        char q[32] = "", txt[64];
+        int32_t prompt[16], out[GMAX];
+        int64_t pl = 0, len = 0, m = -1;
+        ibtpo_task_get_problem(add, IBTPO_SPLIT_TEST, i, q, NULL, NULL, sizeof q);
+        ibtpo_tokenize(q, (int64_t)strlen(q), 1, prompt, 16, &pl);
+        ibtpo_sampling_config g = ec.sampling;
+        g.temperature = 0;
+        same &= ibtpo_trainer_generate(t, prompt, pl, 1, &g, 0, out, &len, NULL) == IBTPO_OK &&
+                ibtpo_detokenize(out, len, txt, sizeof txt, &m) == IBTPO_OK;
+        int found = 0;
+        for (int j = 0; j < cap.n; j++)
+            if (strcmp(cap.prompt[j], q) == 0) {
+                found = 1;
+                same &= cap.len[j] == m && memcmp(cap.comp[j], txt, (size_t)m) == 0;
+            }
+        same &= found;
+    }
+    for (int j = 0; j < cap.n; j++) {
+        nul += memchr(cap.comp[j], 0, (size_t)cap.len[j]) != NULL;
+        invalid += !valid_utf8((const unsigned char *)cap.comp[j], cap.len[j]);
+    }
+    checkf(same && nul > 0 && invalid > 0,
+           "the reward callback gets the raw completion bytes: 4 greedy completions == generate's tokens detokenized, "
+           "byte for byte; %d contain a NUL byte, %d are not valid UTF-8 (SFT loss %.3f)", nul, invalid, (double)st.loss);
+    ibtpo_trainer_free(t);
+}
+
 static void test_sft_and_eval(ibtpo_trainer *t, ibtpo_trainer *noslots) {
     ibtpo_task *add = NULL;
     ibtpo_task_create_builtin("add", "digits=1", 3, &add);
@@ -1624,6 +1773,7 @@ static void test_sft_and_eval(ibtpo_trainer *t, ibtpo_trainer *noslots) {
     check(eval_same(&r0, &r1), "evaluate is deterministic (same results twice)", NULL);
     check_unchanged(t, &before, "2 evaluate calls (\"changes nothing in the trainer\")", 1);
     unlink(before.ckpt);
+    test_reward_sees_raw_bytes(add);
 
     /* misuse of step_sft */
     ibtpo_step_stats st;
@@ -1796,7 +1946,6 @@ static void test_sft_and_eval(ibtpo_trainer *t, ibtpo_trainer *noslots) {
         {"count -1", "count", 1, -1}, {"count INT32_MIN", "count", 1, INT32_MIN}, {"k -1", "k", 2, -1},
         {"k 1025", "k", 2, 1025}, {"k INT32_MAX", "k", 2, INT32_MAX},
         {"sampling.struct_size 0", "struct_size", 3, 0}, {"sampling.temperature -1", "temperature", 4, -1},
-        {"sampling.max_new_tokens 48 (no room for a prompt in max_seq 48)", "max_", 5, 48},
         {"sampling.max_new_tokens 0", "max_new_tokens", 5, 0}, {"sampling.top_p 0", "top_p", 6, 0},
         {"out.struct_size 0", "struct_size", 7, 0}, {"out.struct_size sizeof-1", "struct_size", 7, sizeof r2 - 1},
     };
@@ -1819,6 +1968,18 @@ static void test_sft_and_eval(ibtpo_trainer *t, ibtpo_trainer *noslots) {
         const char *kw = bads[i].kw;
         if (strcmp(kw, "k") == 0) kw = NULL; /* "k" alone is no evidence */
         check_err(ibtpo_trainer_evaluate(t, add, &m, &o), ERR_ARG, what, t, kw);
+    }
+    {
+        ibtpo_eval_config cut = ec;
+        cut.sampling.max_new_tokens = 48; /* longer than max_seq allows after any prompt: completions end at max_seq */
+        cut.sampling.stop_at_eos = 0;
+        ibtpo_eval_result o = r2;
+        o.struct_size = sizeof o;
+        check_status(ibtpo_trainer_evaluate(t, add, &cut, &o), IBTPO_OK,
+                     "evaluate(max_new_tokens 48 = max_seq, stop_at_eos 0: completions end at max_seq)", t);
+        checkf(o.mean_length == 43 && o.truncated_fraction == 1,
+               "  ... mean length %g == 48 - 5 prompt tokens, truncated fraction %g == 1", o.mean_length,
+               o.truncated_fraction);
     }
     if (noslots)
         check_err(ibtpo_trainer_evaluate(noslots, add, &ec, &r2), ERR_ARG, "evaluate on a trainer with rollout_slots 0",
@@ -2185,6 +2346,28 @@ static void test_rl(ibtpo_trainer *t, ibtpo_trainer *noslots) {
         checkf(get_step(t) == st, "  ... leaves the step at %lld", (long long)st);
         ibtpo_trainer_set_reward_fn(t, test_reward, &rs);
         ibtpo_task_free(noans);
+    }
+
+    /* "Before sampling it checks that every prompt of the step fits: prompt tokens +
+     * max_new_tokens - 1 <= the trainer's seq, else IBTPO_ERR_BAD_DATA" */
+    {
+        const char *lp2[3] = {"a prompt of 20 bytes\n", "another prompt, 24 bytes\n", "t\n"};
+        const char *la2[3] = {"1", "2", "3"};
+        const int32_t ls2[3] = {0, 0, 1};
+        ibtpo_task *longt = NULL;
+        ibtpo_task_create_memory(lp2, la2, NULL, ls2, 3, &longt);
+        ibtpo_rl_config g = small_rl(IBTPO_ALGO_GRPO); /* max_new 24: 22 + 24 - 1 = 45 > seq 32 */
+        g.reset_optimizer = 0;
+        check_status(longt ? ibtpo_trainer_rl_begin(t, longt, &g, NULL) : ERR_ARG, IBTPO_OK,
+                     "rl_begin(GRPO on prompts of 22 and 26 tokens, max_new_tokens 24, seq 32)", t);
+        snap_take(t, &before, "rl-long.ckpt");
+        reward_reset(&rs, RW_SHAPED);
+        check_err(ibtpo_trainer_step_rl(t, NULL), IBTPO_ERR_BAD_DATA, "step_rl with prompts + max_new_tokens - 1 > seq", t,
+                  "prompt");
+        checkf(rs.calls == 0, "  ... fails before sampling (%lld reward calls)", (long long)rs.calls);
+        check_unchanged(t, &before, "the step that did not fit", 1);
+        unlink(before.ckpt);
+        ibtpo_task_free(longt);
     }
 
     /* out.struct_size misuse leaves everything unchanged */

@@ -283,6 +283,8 @@ typedef struct {
 #define RC(f) offsetof(ibtpo_rl_config, f)
 static const Extra extra[] = {
     {5, "cfg->model.struct_size = 0", 0, P_U32, TC(model.struct_size), 0, 0, 0, 'I'},
+    {5, "out->struct_size = 64 (the 0.1 size)", 1, P_U32, 0, 64, 0, 0, 'O'},
+    {5, "out->struct_size = 65 (between the 0.1 and 0.2 sizes: not documented)", 1, P_U32, 0, 65, 0, 0, 'E'},
     {5, "cfg->rollout_slots = -1", 0, P_I32, TC(rollout_slots), -1, 0, 0, 'I'},
     {5, "cfg->rollout_slots = 65537", 0, P_I32, TC(rollout_slots), 65537, 0, 0, 'I'},
     {6, "cfg->model.struct_size = sizeof-1", 0, P_U32, TC(model.struct_size), sizeof(ibtpo_model_config) - 1, 0, 0, 'I'},
@@ -301,6 +303,9 @@ static const Extra extra[] = {
     {13, "tokens[2] = 259", 0, P_I32, 2 * sizeof(int32_t), 259, 0, 0, 'I'},
     {13, "tokens[2] = -1", 0, P_I32, 2 * sizeof(int32_t), -1, 0, 0, 'I'},
     {13, "capacity = 4 < 4 bytes + NUL", 3, P_SCALAR, 0, 4, 0, 0, 'I'},
+    /* one 8-byte write sets tokens[3] = EOS (257) and tokens[4] = 999 (little-endian) */
+    {13, "tokens[3..4] = {EOS, 999}: a bad token after the EOS", 0, P_I64, 3 * sizeof(int32_t), 999.0 * 4294967296.0 + 257,
+     0, 0, 'I'},
     {14, "name = \"mul\"", 0, P_STR, 0, 0, 0, "mul", 'I'},
     {14, "name = \"\"", 0, P_STR, 0, 0, 0, "", 'I'},
     {14, "options = \"digits=99\"", 1, P_STR, 0, 0, 0, "digits=99", 'I'},
@@ -326,7 +331,7 @@ static const Extra extra[] = {
     {22, "cfg->top_p = 0", 4, P_F32, SC(top_p), 0, 0, 0, 'I'},
     {22, "cfg->top_p = 1.5", 4, P_F32, SC(top_p), 1.5, 0, 0, 'I'},
     {22, "cfg->max_new_tokens = 0", 4, P_I32, SC(max_new_tokens), 0, 0, 0, 'I'},
-    {22, "cfg->max_new_tokens = 44 (prompt 5 + 44 > max_seq 48)", 4, P_I32, SC(max_new_tokens), 44, 0, 0, 'I'},
+    {22, "cfg->max_new_tokens = 44 (prompt 5 + 44 > max_seq 48: cut at max_seq)", 4, P_I32, SC(max_new_tokens), 44, 0, 0, 'O'},
     {22, "cfg->stop_at_eos = 2", 4, P_I32, SC(stop_at_eos), 2, 0, 0, 'I'},
     {22, "trainer with rollout_slots 0", 0, P_PTR, 0, 0, (void **)&NOSLOTS, 0, 'I'},
     {23, "seq_len = 49 > max_seq", 4, P_SCALAR, 0, 49, 0, 0, 'I'},
