@@ -412,11 +412,13 @@ typedef struct ibtpo_rl_config {
     float lr;                     /* learning rate of RL updates (constant) */
     int32_t reset_optimizer;      /* 1: clear AdamW moments and the step counter at rl_begin */
     uint64_t seed;                /* rollout seed */
+    int32_t expand_root;          /* 1: the root is expandable in rounds 2..L (a fresh independent
+                                     sample; ib-tpo.md §4 [choice]); 0: only internal nodes */
 } ibtpo_rl_config;
 
 /** IB-TPO with IBTree (4, 9, 1, 1), β 5, λ 0.1, 8 prompts per step, G 8 for GRPO,
  *  ε 0.2/0.2, β_KL 0.001, token-mean loss, 1 epoch × 1 minibatch, the default sampling,
- *  lr 1e-4, reset_optimizer 1, probe_every 1, seed 1. */
+ *  lr 1e-4, reset_optimizer 1, probe_every 1, seed 1, expand_root 1. */
 ibtpo_status ibtpo_rl_config_default(ibtpo_rl_config *cfg);
 
 /** Every metric of one RL step (ib-tpo.md §7). */

@@ -39,6 +39,9 @@ extension RLTrainerConfig {
         }
         resetOptimizer = r.reset_optimizer == 1
         seed = r.seed
+        guard r.expand_root == 0 || r.expand_root == 1 else { throw invalid("expand_root must be 0 or 1 (got \(r.expand_root))") }
+        tree.expandRoot = r.expand_root == 1
+        probeTree.expandRoot = tree.expandRoot
         try validate()
     }
 
@@ -55,6 +58,7 @@ extension RLTrainerConfig {
         r.ratio_when_parent_zero = rl.ratioWhenParentZero; r.sqrt_n_weighting = rl.sqrtNWeighting ? 1 : 0
         r.probe_every = Int32(probeEvery); r.sampling = sampling.c; r.lr = 1e-4; r.reset_optimizer = resetOptimizer ? 1 : 0
         r.seed = seed
+        r.expand_root = tree.expandRoot ? 1 : 0
         return r
     }
 }

@@ -196,6 +196,7 @@ class ibtpo_rl_config(Structure):
         ("lr", c_float),
         ("reset_optimizer", c_int32),
         ("seed", c_uint64),
+        ("expand_root", c_int32),
     ]
 
 

@@ -283,6 +283,7 @@ class RLConfig(_ConfigMixin):
     lr: float = _short_float32(_RL_DEFAULT.lr)
     reset_optimizer: bool = bool(_RL_DEFAULT.reset_optimizer)
     seed: int = _RL_DEFAULT.seed
+    expand_root: bool = bool(_RL_DEFAULT.expand_root)    # root expandable in rounds 2..L
 
     @property
     def trajectories_per_prompt(self) -> int:
