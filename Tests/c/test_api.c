@@ -176,13 +176,13 @@ static void test_defaults(void) {
                r.prompts_per_step == 8 && r.group_size == 8 && r.clip_low == 0.2 && r.clip_high == 0.2 &&
                r.kl_coef == 0.001 && r.loss_aggregation == IBTPO_LOSS_TOKEN_MEAN && r.epochs == 1 &&
                r.minibatches == 1 && memcmp(&r.sampling, &s, sizeof s) == 0 && r.lr == 1e-4f &&
-               r.reset_optimizer == 1 && r.probe_every == 1 && r.seed == 1,
+               r.reset_optimizer == 1 && r.probe_every == 1 && r.seed == 1 && r.expand_root == 1,
            "rl defaults are the header's (algo %d, tree (%d,%d,%d,%d), beta %g, lambda %g, P %d, G %d, eps %g/%g, "
-           "kl %g, loss %d, %d epoch x %d minibatch, lr %g, reset %d, probe %d, seed %llu)",
+           "kl %g, loss %d, %d epoch x %d minibatch, lr %g, reset %d, probe %d, seed %llu, expand_root %d)",
            (int)r.algo, (int)r.tree_b0, (int)r.tree_l, (int)r.tree_k, (int)r.tree_b, r.beta, r.lambda,
            (int)r.prompts_per_step, (int)r.group_size, r.clip_low, r.clip_high, r.kl_coef, (int)r.loss_aggregation,
            (int)r.epochs, (int)r.minibatches, (double)r.lr, (int)r.reset_optimizer, (int)r.probe_every,
-           (unsigned long long)r.seed);
+           (unsigned long long)r.seed, (int)r.expand_root);
     {
         /* Not promised by the header, but worth knowing: do the default configs work together? */
         ibtpo_trainer *dt = NULL;
@@ -2034,8 +2034,13 @@ static int metrics_ok(const ibtpo_rl_metrics *m, const ibtpo_rl_config *c, const
     if (m->step != want_step) WHY("step %lld, want %lld", (long long)m->step, (long long)want_step);
     if (m->optimizer_steps != want_opt) WHY("optimizer_steps %lld, want %lld", (long long)m->optimizer_steps, (long long)want_opt);
     if (m->prompts != c->prompts_per_step) WHY("prompts %lld", (long long)m->prompts);
-    if (c->branch_rule != IBTPO_BRANCH_FIXED && m->trajectories != c->prompts_per_step * G)
+    /* G is exact when K nodes can always be expanded (the root counts, unless expand_root = 0) */
+    if (c->branch_rule != IBTPO_BRANCH_FIXED && (c->algo == IBTPO_ALGO_GRPO || c->expand_root) &&
+        m->trajectories != c->prompts_per_step * G)
         WHY("trajectories %lld, want %d x %lld", (long long)m->trajectories, (int)c->prompts_per_step, (long long)G);
+    if (c->algo == IBTPO_ALGO_IBTPO &&
+        (m->trajectories < (int64_t)c->prompts_per_step * c->tree_b0 || m->trajectories > c->prompts_per_step * G))
+        WHY("trajectories %lld outside [P x B0, P x G]", (long long)m->trajectories);
     if (!(m->avg_rate >= 0 && m->avg_rate <= 1 && m->eff_rate >= 0 && m->eff_rate <= 1)) WHY("avg/eff rate out of [0, 1]");
     if (rs) {
         if (rs->calls != m->trajectories) WHY("%lld reward calls for %lld trajectories", (long long)rs->calls, (long long)m->trajectories);
@@ -2171,6 +2176,8 @@ static const rl_patch rl_bad[] = {
     {"lr -1e-3", "lr", 0, RLF(lr), T_F32, -1e-3},
     {"lr NaN", "lr", 0, RLF(lr), T_F32, NAN},
     {"reset_optimizer 2", "reset", 0, RLF(reset_optimizer), T_I32, 2},
+    {"expand_root 2", "expand_root", 0, RLF(expand_root), T_I32, 2},
+    {"expand_root -1", "expand_root", 0, RLF(expand_root), T_I32, -1},
     {"sampling.stop_at_eos 0", "stop_at_eos", 0, RLF(sampling.stop_at_eos), T_I32, 0},
     {"sampling.temperature -1", "temperature", 0, RLF(sampling.temperature), T_F32, -1},
     {"sampling.top_k -1", "top_k", 0, RLF(sampling.top_k), T_I32, -1},
@@ -2305,12 +2312,13 @@ static void test_rl(ibtpo_trainer *t, ibtpo_trainer *noslots) {
     rl_step_checked(t, &em, &rs, 1, 4, "IB-TPO 2 epochs x 2 minibatches", &m);
 
     /* ablation settings: one step each */
-    static const struct { const char *label; int32_t algo, rule, agg, pibar, sqrtn; double ent, clip_hi; } var[] = {
-        {"IB-TPO, branch RANDOM, sequence-mean loss", IBTPO_ALGO_IBTPO, IBTPO_BRANCH_RANDOM, IBTPO_LOSS_SEQUENCE_MEAN, 0, 0, 0, 0.2},
+    static const struct { const char *label; int32_t algo, rule, agg, pibar, sqrtn; double ent, clip_hi; int32_t xroot; } var[] = {
+        {"IB-TPO, branch RANDOM, sequence-mean loss", IBTPO_ALGO_IBTPO, IBTPO_BRANCH_RANDOM, IBTPO_LOSS_SEQUENCE_MEAN, 0, 0, 0, 0.2, 1},
         {"IB-TPO, branch ENTROPY, constant loss, pibar product", IBTPO_ALGO_IBTPO, IBTPO_BRANCH_ENTROPY, IBTPO_LOSS_CONSTANT,
-         IBTPO_PIBAR_PRODUCT, 0, 0, 0.2},
-        {"IB-TPO, branch FIXED depth 0, sqrt(n) weighting", IBTPO_ALGO_IBTPO, IBTPO_BRANCH_FIXED, IBTPO_LOSS_TOKEN_MEAN, 0, 1, 0, 0.2},
-        {"GRPO, clip-higher 0.28, entropy bonus 0.01, constant loss", IBTPO_ALGO_GRPO, 0, IBTPO_LOSS_CONSTANT, 0, 0, 0.01, 0.28},
+         IBTPO_PIBAR_PRODUCT, 0, 0, 0.2, 1},
+        {"IB-TPO, branch FIXED depth 0, sqrt(n) weighting", IBTPO_ALGO_IBTPO, IBTPO_BRANCH_FIXED, IBTPO_LOSS_TOKEN_MEAN, 0, 1, 0, 0.2, 1},
+        {"IB-TPO, expand_root 0 (only internal nodes branch)", IBTPO_ALGO_IBTPO, IBTPO_BRANCH_IB, IBTPO_LOSS_TOKEN_MEAN, 0, 0, 0, 0.2, 0},
+        {"GRPO, clip-higher 0.28, entropy bonus 0.01, constant loss", IBTPO_ALGO_GRPO, 0, IBTPO_LOSS_CONSTANT, 0, 0, 0.01, 0.28, 1},
     };
     for (size_t i = 0; i < sizeof var / sizeof var[0]; i++) {
         ibtpo_rl_config v = small_rl(var[i].algo);
@@ -2321,6 +2329,7 @@ static void test_rl(ibtpo_trainer *t, ibtpo_trainer *noslots) {
         v.sqrt_n_weighting = var[i].sqrtn;
         v.entropy_coef = var[i].ent;
         v.clip_high = var[i].clip_hi;
+        v.expand_root = var[i].xroot;
         v.reset_optimizer = 0;
         char what[160];
         snprintf(what, sizeof what, "rl_begin(%s)", var[i].label);

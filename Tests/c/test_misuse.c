@@ -352,6 +352,7 @@ static const Extra extra[] = {
     {26, "cfg->pibar_form = 2", 2, P_I32, RC(pibar_form), 2, 0, 0, 'I'},
     {26, "cfg->sqrt_n_weighting = 2", 2, P_I32, RC(sqrt_n_weighting), 2, 0, 0, 'I'},
     {26, "cfg->reset_optimizer = -1", 2, P_I32, RC(reset_optimizer), -1, 0, 0, 'I'},
+    {26, "cfg->expand_root = 2", 2, P_I32, RC(expand_root), 2, 0, 0, 'I'},
     {26, "cfg->prompts_per_step = 5 (x G 2 = 10 > 8 rollout slots)", 2, P_I32, RC(prompts_per_step), 5, 0, 0, 'I'},
     {26, "cfg->group_size = 0", 2, P_I32, RC(group_size), 0, 0, 0, 'I'},
     {26, "cfg->beta = NaN", 2, P_F64, RC(beta), NAN, 0, 0, 'I'},
