@@ -1681,6 +1681,7 @@ static int valid_utf8(const unsigned char *s, int64_t n) {
 static void test_reward_sees_raw_bytes(const ibtpo_task *add) {
     static const unsigned char weird[] = {0xFF, 0xC3, '(', 0x00, 'z', 0x80, '\n'};
     ibtpo_trainer_config cfg = small_config(3, 1);
+    cfg.lr = cfg.min_lr = 1e-2f; /* 20 steps suffice (valgrind runs this too) */
     ibtpo_trainer *t = NULL;
     if (ibtpo_trainer_create(&cfg, &t) != IBTPO_OK) { check(0, "create a trainer", ibtpo_last_error(NULL)); return; }
     static int32_t tok[4 * 32], tgt[4 * 32];
@@ -1699,7 +1700,7 @@ static void test_reward_sees_raw_bytes(const ibtpo_task *add) {
         }
     }
     ibtpo_step_stats st = {sizeof st, 0, 0, 0, 0, 0, 0};
-    for (int i = 0; i < 60; i++) ibtpo_trainer_step_supervised(t, tok, tgt, NULL, 4, 32, &st);
+    for (int i = 0; i < 20; i++) ibtpo_trainer_step_supervised(t, tok, tgt, NULL, 4, 32, &st);
     capture_state cap;
     memset(&cap, 0, sizeof cap);
     ibtpo_eval_config ec;
