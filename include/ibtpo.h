@@ -9,7 +9,9 @@
  *  - A failed call leaves the handle's state unchanged (parameters, optimiser state,
  *    step counter and RNG), and sets the handle's last error message.
  *  - Handles are opaque, created by ibtpo_*_create and released by ibtpo_*_free;
- *    ibtpo_*_free(NULL) is a no-op.
+ *    ibtpo_*_free(NULL) is a no-op. The library keeps a registry of live handles: a freed,
+ *    foreign or wrong-kind handle is rejected with IBTPO_ERR_INVALID_ARGUMENT (and freeing
+ *    it again is a no-op) instead of being dereferenced.
  *  - Argument order: handle first, then inputs, then out-parameters.
  *  - Structs that cross the ABI start with `uint32_t struct_size`, which the caller sets
  *    to sizeof(the struct) (the *_default() fillers do this; always start from them, so
@@ -447,7 +449,7 @@ typedef struct ibtpo_rl_metrics {
  *  the frozen reference policy of the KL term (one parameter-sized buffer, reported by
  *  *out_bytes when out_bytes is not NULL) and starts at the first train problem.
  *  Fails without changing anything if cfg is invalid, if prompts_per_step × G exceeds the
- *  rollout slots, if sampling.max_new_tokens + 1 >= the trainer's seq (training rows hold
+ *  rollout slots (GRPO with probe_every > 0 also needs 2 × 12 slots for its IB probe tree), if sampling.max_new_tokens + 1 >= the trainer's seq (training rows hold
  *  prompt + completion), or if the task has no answers and no reward callback is set.
  *  With reset_optimizer = 1, success clears the AdamW moments and the step counter. */
 ibtpo_status ibtpo_trainer_rl_begin(ibtpo_trainer *trainer, const ibtpo_task *task, const ibtpo_rl_config *cfg,

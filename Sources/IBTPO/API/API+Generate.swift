@@ -55,6 +55,9 @@ public func ibtpo_trainer_generate(_ trainer: OpaquePointer?, _ prompt: UnsafePo
             throw invalid("prompt[\(i)] = \(tok) is outside 0..<\(V)")
         }
         guard t.config.rolloutSlots > 0 else { throw invalid("the trainer has no sampler (rollout_slots = 0)") }
+        guard n <= Int64(t.config.rolloutSlots) else {
+            throw invalid("n = \(n) is more than the trainer's rollout_slots (\(t.config.rolloutSlots))")
+        }
         let s = try t.sampler()
         try s.begin(prompts: [p], samplesPerPrompt: Int(n), params: params, seed: seed)
         let progress = h.progressClosure("generate")

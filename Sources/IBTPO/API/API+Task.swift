@@ -66,7 +66,7 @@ public func ibtpo_task_create_memory(_ prompts: UnsafePointer<UnsafePointer<CCha
 
 @c @implementation
 public func ibtpo_task_free(_ task: OpaquePointer?) {
-    guard let h = TaskHandle.from(task), let task else { return }
+    guard let task, let h = TaskHandle.from(task), LiveHandles.remove(UnsafeRawPointer(task), kind: .task) else { return }
     h.magic = 0
     Unmanaged<TaskHandle>.fromOpaque(UnsafeRawPointer(task)).release()
 }

@@ -9,13 +9,16 @@ public func ibtpo_trainer_create(_ cfg: UnsafePointer<ibtpo_trainer_config>?,
         guard let cfg else { throw invalid("cfg is NULL") }
         let config = try TrainerConfig(c: cfg.pointee)
         let handle = TrainerHandle(try Trainer(config))
-        out.pointee = OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+        let raw = Unmanaged.passRetained(handle).toOpaque()
+        LiveHandles.insert(UnsafeRawPointer(raw), kind: .trainer)
+        out.pointee = OpaquePointer(raw)
     }
 }
 
 @c @implementation
 public func ibtpo_trainer_free(_ trainer: OpaquePointer?) {
-    guard let h = TrainerHandle.from(trainer), let trainer else { return }
+    guard let trainer, let h = TrainerHandle.from(trainer), LiveHandles.remove(UnsafeRawPointer(trainer), kind: .trainer)
+    else { return }
     h.magic = 0
     Unmanaged<TrainerHandle>.fromOpaque(UnsafeRawPointer(trainer)).release()
 }
@@ -25,6 +28,8 @@ public func ibtpo_trainer_get_config(_ trainer: OpaquePointer?, _ out: UnsafeMut
     onHandle(trainer) { h in
         guard let out else { throw invalid("out is NULL") }
         try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_trainer_config>.size, "ibtpo_trainer_config", output: true)
+        try checkStructSize(out.pointee.model.struct_size, MemoryLayout<ibtpo_model_config>.size, "ibtpo_trainer_config.model",
+                            output: true)
         out.pointee = h.trainer.config.c
     }
 }

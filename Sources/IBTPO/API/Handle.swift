@@ -51,9 +51,11 @@ final class TrainerHandle {
         return nil
     }
 
-    /// The handle behind `p`, or nil for NULL or a pointer that is not a live handle.
+    /// The handle behind `p`, or nil for NULL or a pointer that is not a live trainer. The
+    /// registry is consulted before `p` is dereferenced, so a freed handle is rejected
+    /// without reading freed memory.
     static func from(_ p: OpaquePointer?) -> TrainerHandle? {
-        guard let p else { return nil }
+        guard let p, LiveHandles.contains(UnsafeRawPointer(p), kind: .trainer) else { return nil }
         let h = Unmanaged<TrainerHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
         return h.magic == liveMagic ? h : nil
     }
@@ -85,6 +87,36 @@ struct CReward {
             throw IBTPOError(.callbackFailed, "the reward callback returned reward \(reward), outside [0, 1]; nothing was changed")
         }
         return reward
+    }
+}
+
+/// Addresses of the live handles, so that a stale or foreign pointer is rejected before it
+/// is dereferenced. Guarded by a mutex: handles are created and freed from any thread.
+enum LiveHandles {
+    enum Kind { case trainer, task }
+    nonisolated(unsafe) private static var live: [UnsafeRawPointer: Kind] = [:]
+    nonisolated(unsafe) private static var mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
+
+    static func insert(_ p: UnsafeRawPointer, kind: Kind) {
+        pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
+        live[p] = kind
+    }
+
+    /// Removes `p`; false if it was not live (a double free or a foreign pointer).
+    static func remove(_ p: UnsafeRawPointer, kind: Kind) -> Bool {
+        pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
+        guard live[p] == kind else { return false }
+        live[p] = nil
+        return true
+    }
+
+    static func contains(_ p: UnsafeRawPointer, kind: Kind) -> Bool {
+        pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
+        return live[p] == kind
     }
 }
 

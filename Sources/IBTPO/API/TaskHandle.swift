@@ -29,7 +29,7 @@ final class TaskHandle {
 
     /// The handle behind `p`, or nil for NULL or a pointer that is not a live task.
     static func from(_ p: OpaquePointer?) -> TaskHandle? {
-        guard let p else { return nil }
+        guard let p, LiveHandles.contains(UnsafeRawPointer(p), kind: .task) else { return nil }
         let h = Unmanaged<TaskHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
         return h.magic == liveMagic ? h : nil
     }
@@ -40,8 +40,12 @@ final class TaskHandle {
         return h
     }
 
-    /// Retained handle for the caller.
-    func opaque() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
+    /// Retained, registered handle for the caller.
+    func opaque() -> OpaquePointer {
+        let raw = Unmanaged.passRetained(self).toOpaque()
+        LiveHandles.insert(UnsafeRawPointer(raw), kind: .task)
+        return OpaquePointer(raw)
+    }
 }
 
 /// Parses "name=value" pairs separated by commas or spaces into task options.
@@ -82,14 +86,34 @@ enum MemoryDataset {
         return out + "\""
     }
 
-    /// One record per problem; `answers` nil stores a placeholder answer that the C API never
-    /// shows (`TaskHandle.problem` blanks it): such a task is judged by a reward callback only.
+    /// One record per problem, validated by `JSONLDataset.parse` (the same rules and messages
+    /// as a file). Without answers the problems are kept as given (prompt, solution or "",
+    /// answer ""): such a task is judged by a reward callback only, and its solutions are not
+    /// checked against an answer line.
     static func make(prompts: [String], answers: [String]?, solutions: [String]?, splits: [Split]?,
                      maxTokens: Int) throws -> any TrainingTask {
+        guard let answers else {
+            var train: [Problem] = [], test: [Problem] = []
+            var splitOf: [String: Split] = [:]
+            for (i, prompt) in prompts.enumerated() {
+                guard !prompt.isEmpty else { throw invalid("prompts[\(i)] is empty") }
+                let sp = splits?[i] ?? SplitRule.split(ofKey: prompt)
+                if let other = splitOf[prompt], other != sp {
+                    throw invalid("prompts[\(i)] is in both splits; train and test must not overlap")
+                }
+                splitOf[prompt] = sp
+                let p = Problem(prompt: prompt, solution: solutions?[i] ?? "", answer: "")
+                if sp == .train { train.append(p) } else { test.append(p) }
+            }
+            for (name, part) in [("train", train), ("test", test)] where part.isEmpty {
+                throw invalid("the \(name) split is empty; pass splits (IBTPO_SPLIT_TRAIN / IBTPO_SPLIT_TEST) or more prompts")
+            }
+            return JSONLDataset(name: "memory", stepDelimiter: "\n", train: train, test: test)
+        }
         var text = ""
         for i in 0..<prompts.count {
             text += "{\"prompt\": " + jsonString(prompts[i])
-            text += ", \"answer\": " + jsonString(answers?[i] ?? "-")
+            text += ", \"answer\": " + jsonString(answers[i])
             if let solutions { text += ", \"solution\": " + jsonString(solutions[i]) }
             if let splits { text += ", \"split\": \"" + splits[i].rawValue + "\"" }
             text += "}\n"
