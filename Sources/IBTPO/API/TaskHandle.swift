@@ -96,17 +96,17 @@ enum MemoryDataset {
             var train: [Problem] = [], test: [Problem] = []
             var splitOf: [String: Split] = [:]
             for (i, prompt) in prompts.enumerated() {
-                guard !prompt.isEmpty else { throw invalid("prompts[\(i)] is empty") }
+                guard !prompt.isEmpty else { throw IBTPOError(.badData, "prompts[\(i)] is empty") }
                 let sp = splits?[i] ?? SplitRule.split(ofKey: prompt)
                 if let other = splitOf[prompt], other != sp {
-                    throw invalid("prompts[\(i)] is in both splits; train and test must not overlap")
+                    throw IBTPOError(.badData, "prompts[\(i)] is in both splits; train and test must not overlap")
                 }
                 splitOf[prompt] = sp
                 let p = Problem(prompt: prompt, solution: solutions?[i] ?? "", answer: "")
                 if sp == .train { train.append(p) } else { test.append(p) }
             }
             for (name, part) in [("train", train), ("test", test)] where part.isEmpty {
-                throw invalid("the \(name) split is empty; pass splits (IBTPO_SPLIT_TRAIN / IBTPO_SPLIT_TEST) or more prompts")
+                throw IBTPOError(.badData, "the \(name) split is empty; pass splits (IBTPO_SPLIT_TRAIN / IBTPO_SPLIT_TEST) or more prompts")
             }
             return JSONLDataset(name: "memory", stepDelimiter: "\n", train: train, test: test)
         }
