@@ -83,7 +83,7 @@ help:
 	@echo "  c-test        Tests/c/test_api.c against libibtpo.so and libibtpo.a"
 	@echo "  misuse-test   Tests/c/test_misuse.c: every function with NULLs, bad sizes and struct sizes (.so and .a)"
 	@echo "  two-trainers-test  Tests/c/test_two_trainers.c: two trainers on two pthreads == one alone, bit for bit"
-	@echo "  examples      build examples/c via pkg-config from a scratch install, run it briefly (EXAMPLE_ARGS)"
+	@echo "  examples      build examples/c via pkg-config from a scratch install, run it briefly (EXAMPLE_ARGS); run examples/python"
 	@echo "  valgrind      the three C tests against libibtpo.so under valgrind"
 	@echo "  abi-check     header declarations == nm -D exports (== Python binding table, when present)"
 	@echo "  header-check  include/ibtpo.h compiles as strict C99 and as C++"
@@ -318,6 +318,8 @@ examples: lib
 	  $$(pkg-config --cflags --libs ibtpo) -Wl,-rpath,$(EXAMPLES_DIR)/prefix/lib -lm
 	@echo "== examples/c/train_custom_reward $(EXAMPLE_ARGS)"
 	@cd $(EXAMPLES_DIR) && ./train_custom_reward $(EXAMPLE_ARGS)
+	@echo "== examples/python/train_custom_reward.py"
+	$(PYTHON) examples/python/train_custom_reward.py
 
 abi-check: lib
 	$(PYTHON) tools/abi_check.py --header include/ibtpo.h --lib $(DIST)/lib/libibtpo.so --static $(DIST)/lib/libibtpo.a

@@ -8,16 +8,17 @@ import IBTPO
 /// subcommands with fixed settings, so every step can be repeated by hand.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "SFT then IB-TPO on a built-in task (modchain), with held-out evaluation before and after RL.")
+        abstract: "SFT then IB-TPO on a built-in task (countdown), with held-out evaluation before and after RL.")
     @Option(help: "Worker threads.") var threads: Int = 2
     @Option(help: "Random seed.") var seed: UInt64 = 1
-    @Option(help: "Supervised warm-up steps.") var sftSteps: Int = 800
+    @Option(help: "Supervised warm-up steps.") var sftSteps: Int = 1500
     @Option(help: "IB-TPO steps.") var rlSteps: Int = 100
     @Option(help: "Held-out problems evaluated before and after RL.") var evalCount: Int = 256
     @Option(help: "Directory for the checkpoints, the log and the picture.") var out: String = "runs/demo"
 
-    /// modchain: 4 operations mod 23, e.g. "5 +6 *1 +4 -4 mod 23" (docs/tasks.md).
-    static let task = ["--task", "modchain", "--option", "steps=4", "--option", "mod=23"]
+    /// countdown: reach a target ≤ 99 from 4 numbers ≤ 10 with + − × ÷ (docs/tasks.md).
+    static let task = ["--task", "countdown", "--option", "numbers=4", "--option", "max_number=10",
+                       "--option", "max_target=99"]
 
     func run() throws {
         guard sftSteps >= 1 && rlSteps >= 1 && evalCount >= 1 else {
@@ -26,14 +27,14 @@ struct Demo: ParsableCommand {
         let common = ["--threads", "\(threads)", "--seed", "\(seed)"]
         let sft = out + "/sft.ckpt", rl = out + "/model.ckpt", log = out + "/ibtpo.jsonl", svg = out + "/curves.svg"
         let t0 = monotonicSeconds()
-        print("libibtpo \(LibraryVersion.string) demo: modchain (\"5 +6 *1 +4 -4 mod 23\" -> 4 steps -> \"answer: 0\"), "
+        print("libibtpo \(LibraryVersion.string) demo: countdown (\"make 59 from 5 12 12 13\" -> \"12*5=60 / 60-13=47 / 47+12=59 / answer: 59\"), "
             + "tiny model, \(threads) threads, BLIS \(BLISInfo.version) (\(BLISInfo.architecture))")
         print("\n== 1/3 supervised warm-up on reference solutions (\(sftSteps) steps)")
-        try SFT.parse(Demo.task + common + ["--steps", "\(sftSteps)", "--seq", "104", "--out", sft,
+        try SFT.parse(Demo.task + common + ["--steps", "\(sftSteps)", "--seq", "72", "--out", sft,
                                             "--eval-count", "0"]).run()
         print("\n== 2/3 IB-TPO from the SFT policy (\(rlSteps) steps; held-out eval before and after)")
         try Train.parse(Demo.task + common + [
-            "--algo", "ibtpo", "--init-from", sft, "--steps", "\(rlSteps)", "--seq", "128", "--max-new", "96",
+            "--algo", "ibtpo", "--init-from", sft, "--steps", "\(rlSteps)", "--seq", "96", "--max-new", "64",
             "--minibatches", "4", "--eval-count", "\(evalCount)", "--eval-every", "\(rlSteps)", "--log", log, "--out", rl,
         ]).run()
         print("\n== 3/3 picture")
@@ -43,7 +44,7 @@ struct Demo: ParsableCommand {
             throw ValidationError("the log \(log) has no before/after evaluation records")
         }
         func pct(_ r: [String: Double], _ k: String) -> String { fmt((r[k] ?? .nan) * 100, 1) + "%" }
-        print("\nheld-out modchain (\(evalCount) problems)   greedy        avg@8         pass@8")
+        print("\nheld-out countdown (\(evalCount) problems)   greedy        avg@8         pass@8")
         print("  after SFT              \(pct(before, "eval_greedy"))         \(pct(before, "eval_avg_at_k"))         \(pct(before, "eval_pass_at_k"))")
         print("  after SFT + IB-TPO     \(pct(after, "eval_greedy"))         \(pct(after, "eval_avg_at_k"))         \(pct(after, "eval_pass_at_k"))")
         print("wrote \(sft), \(rl), \(log), \(svg); total time \(fmtSeconds(monotonicSeconds() - t0))")
