@@ -60,22 +60,18 @@ static void fix_crc(unsigned char *p, size_t n) {
     for (int i = 0; i < 4; i++) p[n - 4 + i] = (unsigned char)(c >> (8 * i));
 }
 
-/* A tiny model so the test (and its valgrind run) stays fast. */
+/* A tiny model so the test (and its valgrind run) stays fast: small_config's shape with
+ * 16 positions, batch 2 × 8, 1 thread and the default cosine schedule over 10 steps. */
 static ibtpo_trainer_config tiny_config(uint64_t seed) {
-    ibtpo_trainer_config c;
-    ibtpo_trainer_config_default(&c);
-    c.model.d_model = 32;
-    c.model.n_layers = 2;
-    c.model.n_heads = 2;
-    c.model.n_kv_heads = 1;
-    c.model.d_ff = 64;
+    ibtpo_trainer_config c = small_config(seed, 1), d;
+    ibtpo_trainer_config_default(&d);
     c.model.max_seq = 16;
     c.batch = 2;
     c.seq = 8;
-    c.threads = 1;
-    c.seed = seed;
-    c.warmup_steps = 2;
+    c.lr = d.lr;
+    c.min_lr = d.min_lr;
     c.total_steps = 10;
+    c.rollout_slots = d.rollout_slots;
     return c;
 }
 
