@@ -78,7 +78,8 @@ struct Plot: ParsableCommand {
                     guard let y = row[panel.key], let xv = x == "step" ? row["step"] : row["generated_tokens_total"] else { continue }
                     pts.append((xv, y))
                 }
-                series.append(movingAverage(pts))
+                // Held-out evaluations are sparse points: drawn as measured, never averaged.
+                series.append(panel.key.hasPrefix("eval_") ? pts : movingAverage(pts))
             }
             let all = series.flatMap { $0 }
             s += "<rect x=\"\(ox)\" y=\"\(oy)\" width=\"\(pw)\" height=\"\(ph)\" fill=\"none\" stroke=\"#999\"/>\n"
@@ -105,7 +106,9 @@ struct Plot: ParsableCommand {
                 let c = colorOf[i]
                 let d = pts.enumerated().map { "\($0.offset == 0 ? "M" : "L")\(fmt(px($0.element.0), 1)),\(fmt(py($0.element.1), 1))" }
                 s += "<path d=\"\(d.joined(separator: " "))\" fill=\"none\" stroke=\"\(c)\" stroke-width=\"1.6\"/>\n"
-                if pts.count == 1 { s += "<circle cx=\"\(px(pts[0].0))\" cy=\"\(py(pts[0].1))\" r=\"3\" fill=\"\(c)\"/>\n" }
+                if pts.count == 1 || panel.key.hasPrefix("eval_") {
+                    for p in pts { s += "<circle cx=\"\(fmt(px(p.0), 1))\" cy=\"\(fmt(py(p.1), 1))\" r=\"2.5\" fill=\"\(c)\"/>\n" }
+                }
             }
         }
         return s + "</svg>\n"
