@@ -243,7 +243,8 @@ ibtpo_status ibtpo_task_create_jsonl(const char *path, int32_t max_tokens, ibtpo
  *  answers: `count` strings checked by the built-in verifier (the completion's last line
  *  must be "answer: <answer>"), or NULL when a reward callback will judge completions
  *  (RL and evaluation then fail with IBTPO_ERR_INVALID_ARGUMENT until one is set).
- *  solutions: `count` reference completions for SFT, or NULL (SFT then uses the answer line).
+ *  solutions: `count` reference completions for SFT, or NULL (SFT then uses the answer line;
+ *  with neither answers nor solutions, ibtpo_trainer_step_sft fails).
  *  splits: `count` IBTPO_SPLIT_* values, or NULL to split by a stable hash of the prompt
  *  (about 10% test). Both splits must be non-empty. The strings are copied. */
 ibtpo_status ibtpo_task_create_memory(const char *const *prompts, const char *const *answers,
@@ -331,9 +332,10 @@ ibtpo_status ibtpo_trainer_generate(ibtpo_trainer *trainer, const int32_t *promp
  *  tokens: n_seqs × seq_len int32 in [0, vocab), row-major, seq_len in 1..model.max_seq.
  *  lengths: NULL (every row is seq_len long) or n_seqs values in 1..seq_len.
  *  out_logps: n_seqs × seq_len floats; out_logps[i][t] = log p(tokens[i][t+1] | tokens[i][0..t])
- *  for t + 1 < length, and 0 elsewhere. n_seqs >= 1 (processed in chunks of the config's
- *  batch when seq_len <= the config's seq, else one row at a time when max_seq allows).
- *  Parameters and optimiser state are not modified. */
+ *  for t + 1 < length, and 0 elsewhere. n_seqs >= 1, processed in as many rows per pass
+ *  as the trainer's arena holds (batch × seq tokens, batch × seq² attention scores); a
+ *  seq_len whose single row does not fit is IBTPO_ERR_INVALID_ARGUMENT. Results do not
+ *  depend on n_seqs or on the other rows. Parameters and optimiser state are not modified. */
 ibtpo_status ibtpo_trainer_score(ibtpo_trainer *trainer, const int32_t *tokens, const int64_t *lengths,
                                  int64_t n_seqs, int64_t seq_len, float *out_logps);
 
@@ -347,7 +349,8 @@ ibtpo_status ibtpo_trainer_step_sft(ibtpo_trainer *trainer, const ibtpo_task *ta
 
 typedef struct ibtpo_eval_config {
     uint32_t struct_size;             /* sizeof(ibtpo_eval_config) */
-    int32_t count;                    /* first `count` problems of the test split, >= 1 */
+    int32_t count;                    /* first `count` problems of the test split, >= 1 (fewer if the
+                                         split is smaller: see ibtpo_eval_result.problems) */
     int32_t k;                        /* samples per problem for avg@k / pass@k, 0..1024 (0 = greedy only) */
     ibtpo_sampling_config sampling;   /* for the k samples; greedy uses temperature 0 */
     uint64_t seed;                    /* evaluation seed (the trainer's RNG is not used) */

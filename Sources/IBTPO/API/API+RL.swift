@@ -118,8 +118,8 @@ public func ibtpo_trainer_step_rl(_ trainer: OpaquePointer?, _ out: UnsafeMutabl
         guard let rl = h.rl, let th = h.rlTask else { throw invalid("call ibtpo_trainer_rl_begin before ibtpo_trainer_step_rl") }
         if let out { try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_rl_metrics>.size, "ibtpo_rl_metrics", output: true) }
         rl.rewardBytesFunction = try h.rewardFunction(for: th)
-        if let p = h.progress {
-            rl.progress = { phase, done, total in phase.withCString { p.fn(p.user, $0, Int64(done), Int64(total)) == 0 } }
+        if let rollout = h.progressClosure("rollout"), let update = h.progressClosure("update") {
+            rl.progress = { phase, done, total in (phase == "rollout" ? rollout : update)(done, total) }
         } else {
             rl.progress = nil
         }
