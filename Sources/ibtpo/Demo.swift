@@ -52,23 +52,6 @@ struct Demo: ParsableCommand {
 
     /// The held-out evaluation records of a training log, in order.
     static func evalRecords(_ path: String) throws -> [[String: Double]] {
-        try FileIO.read(path).split(separator: UInt8(ascii: "\n")).compactMap { line -> [String: Double]? in
-            let l = Array(line)
-            guard jsonNumber(l, "eval_greedy") != nil else { return nil }
-            var r: [String: Double] = [:]
-            for key in ["eval_greedy", "eval_avg_at_k", "eval_pass_at_k"] { r[key] = jsonNumber(l, key) }
-            return r
-        }
+        try TrainingLog.rows(path).filter { $0["eval_greedy"] != nil }
     }
-}
-
-/// The number after `"key": ` in one flat JSON Lines record written by this CLI, or nil.
-func jsonNumber(_ line: [UInt8], _ key: String) -> Double? {
-    let k = Array("\"\(key)\": ".utf8)
-    guard line.count >= k.count else { return nil }
-    for at in 0...(line.count - k.count) where line[at] == k[0] && Array(line[at..<(at + k.count)]) == k {
-        let num = line[(at + k.count)...].prefix { ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 101 || $0 == 45 || $0 == 43 }
-        return Double(String(decoding: num, as: UTF8.self))
-    }
-    return nil
 }

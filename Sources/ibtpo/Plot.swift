@@ -25,16 +25,7 @@ struct Plot: ParsableCommand {
             guard smooth >= 1 else { throw ValidationError("--smooth must be ≥ 1") }
             var runs: [(name: String, rows: [[String: Double]])] = []
             for path in logs {
-                let bytes = try FileIO.read(path)
-                var rows: [[String: Double]] = []
-                for (i, line) in bytes.split(separator: UInt8(ascii: "\n")).enumerated() where !line.isEmpty {
-                    guard case let .object(obj) = try? JSONParser.parse(line) else {
-                        throw IBTPOError(.badData, "\(path):\(i + 1): not a JSON object")
-                    }
-                    var row: [String: Double] = [:]
-                    for (k, v) in obj { if case let .number(d) = v { row[k] = d } }
-                    rows.append(row)
-                }
+                let rows = try TrainingLog.rows(path)
                 runs.append((String(path.split(separator: "/").last ?? Substring(path)), rows))
             }
             let svg = render(runs)

@@ -92,7 +92,7 @@ struct Train: ParsableCommand {
                         + "epochs × minibatches = \(perStep): was it written by this run's settings?")
                 }
                 try rl.resume(completedSteps: trainer.step / perStep)
-                if let log { generated = lastGeneratedTotal(log) }
+                if let log { generated = try lastGeneratedTotal(log) }
                 print("resumed \(resume) after RL step \(rl.completedSteps) (\(generated) generated tokens so far)")
             }
             print("train: \(algo) on \(task.name), \(ParamLayout(cfg.model).parameterCount) parameters from \(initFrom), "
@@ -147,12 +147,10 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// The last "generated_tokens_total" of a log (0 if there is none), to continue a budget.
-    func lastGeneratedTotal(_ path: String) -> Int {
-        guard let bytes = try? FileIO.read(path) else { return 0 }
-        return bytes.split(separator: UInt8(ascii: "\n")).reduce(0) { last, line in
-            jsonNumber(Array(line), "generated_tokens_total").map { Int($0) } ?? last
-        }
+    /// The last "generated_tokens_total" of a log (0 if there is no log yet), to continue a budget.
+    func lastGeneratedTotal(_ path: String) throws -> Int {
+        guard access(path, F_OK) == 0 else { return 0 }
+        return Int(try TrainingLog.rows(path).compactMap { $0["generated_tokens_total"] }.last ?? 0)
     }
 
     func jsonLine(_ m: RLStepMetrics, generatedTotal: Int) -> String {

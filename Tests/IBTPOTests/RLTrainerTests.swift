@@ -41,8 +41,8 @@ final class RLTrainerTests: XCTestCase {
 
     /// A deterministic reward with spread (the SFT'd model is nearly always right on add):
     /// (number of '1' and '3' characters mod 3) / 2.
-    static let lengthReward: (Problem, String) throws -> Double = { _, text in
-        Double(text.utf8.filter { $0 == 49 || $0 == 51 }.count % 3) / 2
+    static let lengthReward: (Problem, [UInt8]) throws -> Double = { _, bytes in
+        Double(bytes.filter { $0 == 49 || $0 == 51 }.count % 3) / 2
     }
 
     func params(_ m: Model) -> [Float] { Array(UnsafeBufferPointer(start: m.params, count: m.layout.count)) }

@@ -44,16 +44,12 @@ extension TrainerConfig {
 
 @c @implementation
 public func ibtpo_model_config_default(_ cfg: UnsafeMutablePointer<ibtpo_model_config>?) -> ibtpo_status {
-    guard let cfg else { ThreadError.buffer.set("cfg is NULL"); return Status.invalidArgument.rawValue }
-    cfg.pointee = ModelConfig.tiny.c
-    return Status.ok.rawValue
+    fillDefault(cfg, ModelConfig.tiny.c)
 }
 
 @c @implementation
 public func ibtpo_trainer_config_default(_ cfg: UnsafeMutablePointer<ibtpo_trainer_config>?) -> ibtpo_status {
-    guard let cfg else { ThreadError.buffer.set("cfg is NULL"); return Status.invalidArgument.rawValue }
-    cfg.pointee = TrainerConfig().c
-    return Status.ok.rawValue
+    fillDefault(cfg, TrainerConfig().c)
 }
 
 /// sizeof(ibtpo_memory_plan) in 0.1, before kv_cache_bytes was appended.

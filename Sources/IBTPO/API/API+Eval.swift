@@ -17,17 +17,12 @@ public func ibtpo_trainer_step_sft(_ trainer: OpaquePointer?, _ task: OpaquePoin
             throw invalid("the task has neither answers nor solutions: there is nothing to train on with SFT")
         }
         // The batcher is copied and stored back only on success, so a failed step leaves
-        // the SFT order where it was.
+        // the SFT order where it was. (`fill` sets the pass shape only once every row fits;
+        // `supervisedStep` restores it, also when it throws.)
         var batcher = h.sft.flatMap { $0.task === th ? $0.batcher : nil }
             ?? SFTBatcher(task: th.task, seed: h.trainer.config.seed ^ 0x5F7_0DE7)
-        let stats: StepStats
-        do {
-            _ = try batcher.fill(h.trainer.model)
-            stats = try h.trainer.supervisedStep()
-        } catch {
-            h.trainer.model.resetPass()
-            throw error
-        }
+        _ = try batcher.fill(h.trainer.model)
+        let stats = try h.trainer.supervisedStep()
         h.sft = (th, batcher)
         out?.pointee = stats.c
     }
@@ -42,9 +37,7 @@ extension ibtpo_eval_config {
 
 @c @implementation
 public func ibtpo_eval_config_default(_ cfg: UnsafeMutablePointer<ibtpo_eval_config>?) -> ibtpo_status {
-    guard let cfg else { ThreadError.buffer.set("cfg is NULL"); return Status.invalidArgument.rawValue }
-    cfg.pointee = .defaults
-    return Status.ok.rawValue
+    fillDefault(cfg, ibtpo_eval_config.defaults)
 }
 
 @c @implementation

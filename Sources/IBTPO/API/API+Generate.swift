@@ -26,9 +26,7 @@ extension SamplingParams {
 
 @c @implementation
 public func ibtpo_sampling_config_default(_ cfg: UnsafeMutablePointer<ibtpo_sampling_config>?) -> ibtpo_status {
-    guard let cfg else { ThreadError.buffer.set("cfg is NULL"); return Status.invalidArgument.rawValue }
-    cfg.pointee = SamplingParams.paper.c
-    return Status.ok.rawValue
+    fillDefault(cfg, SamplingParams.paper.c)
 }
 
 @c @implementation

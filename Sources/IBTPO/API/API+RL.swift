@@ -45,6 +45,8 @@ extension RLTrainerConfig {
         try validate()
     }
 
+    /// The C view of this config. Without an RL schedule of its own (the trainer's is then
+    /// used) lr reads as 1e-4, the C default.
     var c: ibtpo_rl_config {
         var r = ibtpo_rl_config()
         r.struct_size = UInt32(MemoryLayout<ibtpo_rl_config>.size)
@@ -53,10 +55,15 @@ extension RLTrainerConfig {
         r.tree_b0 = Int32(tree.initialBranches); r.tree_l = Int32(tree.rounds); r.tree_k = Int32(tree.topK)
         r.tree_b = Int32(tree.branchWidth); r.branch_rule = tree.rule.rawValue; r.fixed_max_depth = Int32(tree.fixedMaxDepth)
         r.beta = rl.beta; r.lambda = rl.lambda; r.clip_low = rl.clipLow; r.clip_high = rl.clipHigh
-        r.kl_coef = rl.klCoef; r.entropy_coef = rl.entropyCoef; r.loss_aggregation = IBTPO_LOSS_TOKEN_MEAN
+        r.kl_coef = rl.klCoef; r.entropy_coef = rl.entropyCoef
+        switch rl.aggregation {
+        case .tokenMean: r.loss_aggregation = IBTPO_LOSS_TOKEN_MEAN
+        case .sequenceMean: r.loss_aggregation = IBTPO_LOSS_SEQUENCE_MEAN
+        case .constant: r.loss_aggregation = IBTPO_LOSS_CONSTANT   // (a custom constant has no C form)
+        }
         r.epochs = Int32(rl.epochs); r.minibatches = Int32(rl.minibatches); r.pibar_form = rl.piBarForm.rawValue
         r.ratio_when_parent_zero = rl.ratioWhenParentZero; r.sqrt_n_weighting = rl.sqrtNWeighting ? 1 : 0
-        r.probe_every = Int32(probeEvery); r.sampling = sampling.c; r.lr = 1e-4; r.reset_optimizer = resetOptimizer ? 1 : 0
+        r.probe_every = Int32(probeEvery); r.sampling = sampling.c; r.lr = schedule?.lr ?? 1e-4; r.reset_optimizer = resetOptimizer ? 1 : 0
         r.seed = seed
         r.expand_root = tree.expandRoot ? 1 : 0
         return r
@@ -82,11 +89,7 @@ extension RLConfig {
 
 @c @implementation
 public func ibtpo_rl_config_default(_ cfg: UnsafeMutablePointer<ibtpo_rl_config>?) -> ibtpo_status {
-    guard let cfg else { ThreadError.buffer.set("cfg is NULL"); return Status.invalidArgument.rawValue }
-    var d = RLTrainerConfig()
-    d.sampling = .paper
-    cfg.pointee = d.c
-    return Status.ok.rawValue
+    fillDefault(cfg, RLTrainerConfig().c)
 }
 
 @c @implementation
@@ -103,7 +106,7 @@ public func ibtpo_trainer_rl_begin(_ trainer: OpaquePointer?, _ task: OpaquePoin
         }
         let reward = try h.rewardFunction(for: th)
         let rl = try RLTrainer(trainer: t, task: th.task, config: config)
-        rl.rewardBytesFunction = reward
+        rl.rewardFunction = reward
         h.rl = rl; h.rlTask = th
         let bytes = UInt64(t.model.layout.count * 4)
         outBytes?.pointee = bytes
@@ -117,7 +120,7 @@ public func ibtpo_trainer_step_rl(_ trainer: OpaquePointer?, _ out: UnsafeMutabl
     onHandle(trainer) { h in
         guard let rl = h.rl, let th = h.rlTask else { throw invalid("call ibtpo_trainer_rl_begin before ibtpo_trainer_step_rl") }
         if let out { try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_rl_metrics>.size, "ibtpo_rl_metrics", output: true) }
-        rl.rewardBytesFunction = try h.rewardFunction(for: th)
+        rl.rewardFunction = try h.rewardFunction(for: th)
         if let rollout = h.progressClosure("rollout"), let update = h.progressClosure("update") {
             rl.progress = { phase, done, total in (phase == "rollout" ? rollout : update)(done, total) }
         } else {

@@ -66,9 +66,7 @@ public func ibtpo_task_create_memory(_ prompts: UnsafePointer<UnsafePointer<CCha
 
 @c @implementation
 public func ibtpo_task_free(_ task: OpaquePointer?) {
-    guard let task, let h = TaskHandle.from(task), LiveHandles.remove(UnsafeRawPointer(task), kind: .task) else { return }
-    h.magic = 0
-    Unmanaged<TaskHandle>.fromOpaque(UnsafeRawPointer(task)).release()
+    LiveHandles.release(task, kind: .task, as: TaskHandle.self)
 }
 
 func split(_ v: Int32) throws -> Split {
@@ -97,7 +95,7 @@ public func ibtpo_task_get_problem(_ task: OpaquePointer?, _ splitValue: Int32, 
         let h = try TaskHandle.require(task)
         let sp = try split(splitValue)
         let count = h.task.problemCount(split: sp)
-        guard index >= 0 && (count == nil || index < Int64(count!)) else {
+        guard index >= 0 && (count.map { index < Int64($0) } ?? true) else {
             throw invalid("index \(index) is outside the \(sp.rawValue) split (\(count.map { "\($0) problems" } ?? "unbounded"))")
         }
         guard capacity >= 1 && capacity <= 1 << 30 else { throw invalid("capacity must be in 1...2^30 (got \(capacity))") }

@@ -9,18 +9,13 @@ public func ibtpo_trainer_create(_ cfg: UnsafePointer<ibtpo_trainer_config>?,
         guard let cfg else { throw invalid("cfg is NULL") }
         let config = try TrainerConfig(c: cfg.pointee)
         let handle = TrainerHandle(try Trainer(config))
-        let raw = Unmanaged.passRetained(handle).toOpaque()
-        LiveHandles.insert(UnsafeRawPointer(raw), kind: .trainer)
-        out.pointee = OpaquePointer(raw)
+        out.pointee = LiveHandles.register(handle, kind: .trainer)
     }
 }
 
 @c @implementation
 public func ibtpo_trainer_free(_ trainer: OpaquePointer?) {
-    guard let trainer, let h = TrainerHandle.from(trainer), LiveHandles.remove(UnsafeRawPointer(trainer), kind: .trainer)
-    else { return }
-    h.magic = 0
-    Unmanaged<TrainerHandle>.fromOpaque(UnsafeRawPointer(trainer)).release()
+    LiveHandles.release(trainer, kind: .trainer, as: TrainerHandle.self)
 }
 
 @c @implementation

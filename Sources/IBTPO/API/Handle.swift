@@ -2,11 +2,8 @@ import CIBTPO
 import Glibc
 
 /// The object behind an `ibtpo_trainer *`. Owns the trainer and the buffer that
-/// `ibtpo_last_error` returns. Handles carry a magic word that `free` clears, so that a
-/// stale pointer is more likely to be rejected than used.
+/// `ibtpo_last_error` returns. Registered in `LiveHandles` from create to free.
 final class TrainerHandle {
-    static let liveMagic: UInt64 = 0x1B7F_0A11_7EA1_0001
-    var magic = TrainerHandle.liveMagic
     let trainer: Trainer
     let error: ErrorBuffer
     /// Callbacks set through ibtpo_trainer_set_*_fn (nil = none).
@@ -51,14 +48,8 @@ final class TrainerHandle {
         return nil
     }
 
-    /// The handle behind `p`, or nil for NULL or a pointer that is not a live trainer. The
-    /// registry is consulted before `p` is dereferenced, so a freed handle is rejected
-    /// without reading freed memory.
-    static func from(_ p: OpaquePointer?) -> TrainerHandle? {
-        guard let p, LiveHandles.contains(UnsafeRawPointer(p), kind: .trainer) else { return nil }
-        let h = Unmanaged<TrainerHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
-        return h.magic == liveMagic ? h : nil
-    }
+    /// The handle behind `p`, or nil for NULL or a pointer that is not a live trainer.
+    static func from(_ p: OpaquePointer?) -> TrainerHandle? { LiveHandles.object(p, kind: .trainer) }
 }
 
 /// A C reward callback and its user data, callable as a Swift reward function.
@@ -101,22 +92,34 @@ enum LiveHandles {
         return m
     }()
 
-    static func insert(_ p: UnsafeRawPointer, kind: Kind) {
+    /// Retains `object` for the caller and registers its address as a live handle of `kind`.
+    static func register<T: AnyObject>(_ object: T, kind: Kind) -> OpaquePointer {
+        let raw = UnsafeRawPointer(Unmanaged.passRetained(object).toOpaque())
         pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
-        live[p] = kind
+        live[raw] = kind
+        return OpaquePointer(raw)
     }
 
-    /// Removes `p`; false if it was not live (a double free or a foreign pointer).
-    static func remove(_ p: UnsafeRawPointer, kind: Kind) -> Bool {
+    /// The object behind `p` if `p` is a live handle of `kind`; the registry is consulted
+    /// before `p` is dereferenced, so a freed or foreign pointer is never read.
+    static func object<T: AnyObject>(_ p: OpaquePointer?, kind: Kind) -> T? {
+        guard let p else { return nil }
+        let raw = UnsafeRawPointer(p)
         pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
-        guard live[p] == kind else { return false }
-        live[p] = nil
-        return true
+        guard live[raw] == kind else { return nil }
+        return Unmanaged<T>.fromOpaque(raw).takeUnretainedValue()
     }
 
-    static func contains(_ p: UnsafeRawPointer, kind: Kind) -> Bool {
-        pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
-        return live[p] == kind
+    /// Unregisters `p` and drops the caller's reference; a no-op for NULL, a handle freed
+    /// already or a pointer that is not a live handle of `kind`.
+    static func release<T: AnyObject>(_ p: OpaquePointer?, kind: Kind, as type: T.Type) {
+        guard let p else { return }
+        let raw = UnsafeRawPointer(p)
+        pthread_mutex_lock(mutex)
+        let wasLive = live[raw] == kind
+        if wasLive { live[raw] = nil }
+        pthread_mutex_unlock(mutex)
+        if wasLive { Unmanaged<T>.fromOpaque(raw).release() }
     }
 }
 
@@ -190,6 +193,14 @@ func onHandle(_ p: OpaquePointer?, _ body: (TrainerHandle) throws -> Void) -> ib
     }
     h.error.clear()
     return guarded(h.error) { try body(h) }
+}
+
+/// Writes a `*_default()` filler's value; a NULL `out` is IBTPO_ERR_INVALID_ARGUMENT with the
+/// message in the calling thread's last error.
+func fillDefault<T>(_ out: UnsafeMutablePointer<T>?, _ value: @autoclosure () -> T) -> ibtpo_status {
+    guard let out else { ThreadError.buffer.set("cfg is NULL"); return Status.invalidArgument.rawValue }
+    out.pointee = value()
+    return Status.ok.rawValue
 }
 
 /// Checks a caller-set `struct_size` against the size this library was built with.

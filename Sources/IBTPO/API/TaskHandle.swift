@@ -3,8 +3,6 @@ import CIBTPO
 /// The object behind an `ibtpo_task *`: an immutable task, shared by reference (a trainer
 /// that uses it retains it, so the caller may free its reference at any time).
 final class TaskHandle {
-    static let liveMagic: UInt64 = 0x1B7F_0A11_7A5C_0001
-    var magic = TaskHandle.liveMagic
     let task: any TrainingTask
     /// False for in-memory tasks created without answers: RL and evaluation then need a
     /// reward callback.
@@ -28,11 +26,7 @@ final class TaskHandle {
     }
 
     /// The handle behind `p`, or nil for NULL or a pointer that is not a live task.
-    static func from(_ p: OpaquePointer?) -> TaskHandle? {
-        guard let p, LiveHandles.contains(UnsafeRawPointer(p), kind: .task) else { return nil }
-        let h = Unmanaged<TaskHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
-        return h.magic == liveMagic ? h : nil
-    }
+    static func from(_ p: OpaquePointer?) -> TaskHandle? { LiveHandles.object(p, kind: .task) }
 
     /// `from`, throwing a message that names the argument.
     static func require(_ p: OpaquePointer?, _ name: String = "task") throws -> TaskHandle {
@@ -41,11 +35,7 @@ final class TaskHandle {
     }
 
     /// Retained, registered handle for the caller.
-    func opaque() -> OpaquePointer {
-        let raw = Unmanaged.passRetained(self).toOpaque()
-        LiveHandles.insert(UnsafeRawPointer(raw), kind: .task)
-        return OpaquePointer(raw)
-    }
+    func opaque() -> OpaquePointer { LiveHandles.register(self, kind: .task) }
 }
 
 /// Parses "name=value" pairs separated by commas or spaces into task options.

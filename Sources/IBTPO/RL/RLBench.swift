@@ -38,8 +38,8 @@ public enum RLBench {
         rc.sampling = SamplingParams(temperature: 1, topK: 0, topP: 1, maxNewTokens: 32, eos: nil)
         rc.seed = seed
         let rl = try RLTrainer(trainer: trainer, task: data, config: rc)
-        rl.rewardFunction = { _, text in
-            let scalars = text.unicodeScalars
+        rl.rewardFunction = { _, bytes in
+            let scalars = String(decoding: bytes, as: UTF8.self).unicodeScalars
             let lower = scalars.filter { $0.value >= 97 && $0.value <= 122 }.count
             return Double(lower) / Double(max(1, scalars.count))
         }

@@ -127,11 +127,9 @@ public final class RLTrainer {
     public private(set) var completedSteps = 0
     /// Next train-split problem index.
     public private(set) var cursor = 0
-    /// Replaces the task's reward (problem, completion text) → [0, 1] when set (tests, custom verifiers).
-    public var rewardFunction: ((Problem, String) throws -> Double)?
-    /// Like `rewardFunction` but given the completion's raw bytes (special tokens removed,
-    /// nothing re-encoded); takes precedence when set (the C API's reward callback).
-    public var rewardBytesFunction: ((Problem, [UInt8]) throws -> Double)?
+    /// Replaces the task's reward when set (tests, custom verifiers, the C API's callback):
+    /// (problem, the completion's raw bytes with special tokens removed) → [0, 1].
+    public var rewardFunction: ((Problem, [UInt8]) throws -> Double)?
     /// Called with ("rollout", 0, 1) before sampling, ("rollout", 1, 1) after the rewards,
     /// and ("update", i, n) after each of the n optimiser updates. Returning false during the
     /// rollout phase stops the step with `.aborted` and no state change; during updates the
@@ -204,10 +202,9 @@ public final class RLTrainer {
                 + "\(maxNew) its rows need up to \(p.count + maxNew - 1) positions, more than seq = \(T); "
                 + "raise seq or lower max_new_tokens")
         }
-        let rewardFn: (Int, [Int32]) throws -> Double = { [task, rewardFunction, rewardBytesFunction] p, c in
-            if let f = rewardBytesFunction { return try f(problems[p], ByteTokenizer.bytes(c)) }
+        let rewardFn: (Int, [Int32]) throws -> Double = { [task, rewardFunction] p, c in
+            if let f = rewardFunction { return try f(problems[p], ByteTokenizer.bytes(c)) }
             let text = tok.decode(c)
-            if let f = rewardFunction { return try f(problems[p], text) }
             return Double(task.reward(for: problems[p], completion: text))
         }
         guard let decoder = model.decoder else { throw invalid("rl trainer: no decoder") }
