@@ -68,10 +68,10 @@ struct Sample: ParsableCommand {
         let tok = trainer.tokenizer
         let rl = RLConfig()
         let batch = try TreeSampler.sample(decoder: decoder, prompts: problems.map { [tok.bos] + tok.encode($0.prompt) },
-                                           delimiter: tok.encode(task.stepDelimiter), tree: tc, rl: rl, sampling: params,
+                                           delimiter: tok.encode(task.stepDelimiter), tree: tc, scoring: rl.ibScore, sampling: params,
                                            seed: opts.seed) { p, c in Double(task.reward(for: problems[p], completion: tok.decode(c))) }
         for (p, t) in batch.trees.enumerated() {
-            let scores = Dictionary(IBScore.scores(t, config: rl, minChildren: 1).map { ($0.node, $0.score) }, uniquingKeysWith: { a, _ in a })
+            let scores = Dictionary(IBScore.scores(t, config: rl.ibScore, minChildren: 1).map { ($0.node, $0.score) }, uniquingKeysWith: { a, _ in a })
             print("=== problem \(p): \(problems[p].prompt.split(separator: "\n").joined(separator: " / "))  "
                 + "[\(t.leaves.count) trajectories, \(t.generatedTokens) generated tokens, p̂(root) \(fmt(t[0].pHat, 2))]")
             func show(_ id: Int) {

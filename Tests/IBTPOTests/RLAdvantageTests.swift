@@ -10,25 +10,25 @@ final class RLAdvantageTests: XCTestCase {
         // R = [1,0,0,1,1]: mean .6; population var = (3·.4² + 2·.6²)/5 = (.48 + .72)/5 = .24, std = √.24.
         let r: [Double] = [1, 0, 0, 1, 1]
         let sd = 0.24.squareRoot()
-        let a = Advantages.grpo(rewards: r, config: c)
+        let a = Advantages.grpo(rewards: r, config: c.advantage)
         for i in 0..<5 { w.see(a[i], (r[i] - 0.6) / (sd + 1e-4), denom: 1, "pop A[\(i)]") }
         // Sample std: var = 1.2/4 = .3.
         c.stdEstimator = .sample
-        let b = Advantages.grpo(rewards: r, config: c)
+        let b = Advantages.grpo(rewards: r, config: c.advantage)
         for i in 0..<5 { w.see(b[i], (r[i] - 0.6) / (0.3.squareRoot() + 1e-4), denom: 1, "sample A[\(i)]") }
         c.stdEstimator = .population
         // Fractional rewards: [.25, .75] → mean .5, std .25 → ±.25/(.25 + 1e-4).
-        let f = Advantages.grpo(rewards: [0.25, 0.75], config: c)
+        let f = Advantages.grpo(rewards: [0.25, 0.75], config: c.advantage)
         w.see(f[0], -0.25 / 0.2501, denom: 1, "frac A[0]"); w.see(f[1], 0.25 / 0.2501, denom: 1, "frac A[1]")
         w.check(1e-12)
         // All-equal groups: exactly 0 (0.1 is not exactly representable; the sum/mean would not return it).
         for g: [Double] in [[1, 1, 1, 1], [0, 0, 0], [0.1, 0.1, 0.1], [0.7]] {
-            XCTAssertEqual(Advantages.grpo(rewards: g, config: c), [Double](repeating: 0, count: g.count))
+            XCTAssertEqual(Advantages.grpo(rewards: g, config: c.advantage), [Double](repeating: 0, count: g.count))
         }
-        let grouped = try Advantages.grpo(rewards: [1, 1, 0, 1], groupSize: 2, config: c)
+        let grouped = try Advantages.grpo(rewards: [1, 1, 0, 1], groupSize: 2, config: c.advantage)
         XCTAssertEqual(grouped[0], 0); XCTAssertEqual(grouped[1], 0)
         XCTAssertEqual(grouped[2], -0.5 / 0.5001, accuracy: 1e-12); XCTAssertEqual(grouped[3], 0.5 / 0.5001, accuracy: 1e-12)
-        XCTAssertThrowsError(try Advantages.grpo(rewards: [1, 1, 0], groupSize: 2, config: c))
+        XCTAssertThrowsError(try Advantages.grpo(rewards: [1, 1, 0], groupSize: 2, config: c.advantage))
         print("GRPO: hand group (population/sample std), fractional group, 4 constant groups exactly 0; worst \(w.err)")
     }
 
@@ -46,7 +46,7 @@ final class RLAdvantageTests: XCTestCase {
         //   5: 0,  0,   .5  → GL = (−1/3)/D, r := 1,     IB = −.2·.5  = −.1
         let gl: [Double] = [0, (1.0 / 6) / D, (2.0 / 3) / D, (-1.0 / 3) / D, (-1.0 / 3) / D, (-1.0 / 3) / D]
         let ib: [Double] = [0, 0.15, 0.64, -0.24, -0.48, -0.1]
-        let a = try Advantages.ibtpoNodes(t, config: c)
+        let a = try Advantages.ibtpoNodes(t, config: c.advantage)
         var w = Worst("IB-TPO node advantages (abs)")
         for i in 0..<6 {
             w.see(a.global[i], gl[i], denom: 1, "A_GL(\(i))")
@@ -54,10 +54,10 @@ final class RLAdvantageTests: XCTestCase {
             w.see(a.total[i], gl[i] + 0.1 * ib[i], denom: 1, "A(\(i))")
         }
         // A_GL of a leaf's segment = GRPO advantage over the leaves.
-        let g = Advantages.grpo(rewards: [1, 0, 0], config: c)
+        let g = Advantages.grpo(rewards: [1, 0, 0], config: c.advantage)
         w.see(a.global[2], g[0], denom: 1, "leaf 2 = GRPO"); w.see(a.global[5], g[2], denom: 1, "leaf 5 = GRPO")
         // Tokens: [1,2] → A1 A1 A2; [1,3] → A1 A1 A3 A3; [4,5] → A4 A5 A5 A5.
-        let tok = try Advantages.ibtpoTokens(t, config: c)
+        let tok = try Advantages.ibtpoTokens(t, config: c.advantage)
         let want: [[Int]] = [[1, 1, 2], [1, 1, 3, 3], [4, 5, 5, 5]]
         for (k, tr) in tok.enumerated() {
             XCTAssertEqual(tr.advantages.count, want[k].count)
@@ -67,7 +67,7 @@ final class RLAdvantageTests: XCTestCase {
         }
         // 1/√n(s): only node 1 (n = 2) changes: A(1)/√2.
         var cs = c; cs.sqrtNWeighting = true
-        let s = try Advantages.ibtpoNodes(t, config: cs)
+        let s = try Advantages.ibtpoNodes(t, config: cs.advantage)
         w.see(s.total[1], (gl[1] + 0.1 * ib[1]) / 2.0.squareRoot(), denom: 1, "√n A(1)")
         for i in 2..<6 { w.see(s.total[i], gl[i] + 0.1 * ib[i], denom: 1, "√n A(\(i))") }
         w.check(2e-6)   // π̄ from Float log-probs
@@ -79,11 +79,11 @@ final class RLAdvantageTests: XCTestCase {
         try u.addPath(parent: x, segments: [([3], lp)], reward: 0.1)
         try u.addPath(parent: 0, segments: [([4], lp)], reward: 0.1)
         try u.finalize()
-        let ua = try Advantages.ibtpoNodes(u, config: c)
+        let ua = try Advantages.ibtpoNodes(u, config: c.advantage)
         XCTAssertEqual(ua.global, [Double](repeating: 0, count: u.count))
         var unfinal = RolloutTree(promptLength: 0)
         try unfinal.addPath(parent: 0, segments: [([1], lp)], reward: 1)
-        XCTAssertThrowsError(try Advantages.ibtpoNodes(unfinal, config: c))
+        XCTAssertThrowsError(try Advantages.ibtpoNodes(unfinal, config: c.advantage))
         print("IB-TPO: hand-tree A_GL/A_IB/A per node and per token, √n option, constant tree; worst \(w.err)")
     }
 
@@ -107,8 +107,8 @@ final class RLAdvantageTests: XCTestCase {
                 rewards.append(reward); lengths.append(segs.reduce(0) { $0 + $1.0.count })
             }
             try t.finalize()
-            let grpo = Advantages.grpo(rewards: rewards, config: c)
-            let tok = try Advantages.ibtpoTokens(t, config: c)
+            let grpo = Advantages.grpo(rewards: rewards, config: c.advantage)
+            let tok = try Advantages.ibtpoTokens(t, config: c.advantage)
             XCTAssertEqual(tok.count, G)
             for (i, tr) in tok.enumerated() {
                 XCTAssertEqual(tr.advantages.count, lengths[i])

@@ -3,8 +3,8 @@ import Glibc
 @testable import IBTPO
 
 final class RLIBScoreTests: XCTestCase {
-    func cfg(beta: Double = 5, rZero: Double = 1) -> RLConfig {
-        var c = RLConfig(); c.beta = beta; c.ratioWhenParentZero = rZero; return c
+    func cfg(beta: Double = 5, rZero: Double = 1) -> IBScoreConfig {
+        IBScoreConfig(beta: beta, ratioWhenParentZero: rZero)
     }
 
     /// IB-Scores of the hand tree (see handTree in TreeTests.swift), β = 5 → 1 + 1/β = 1.2, (1+β) = 6.

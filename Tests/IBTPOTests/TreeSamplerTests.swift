@@ -22,7 +22,7 @@ final class TreeSamplerTests: XCTestCase {
 
     func grow(_ m: Model, _ prompts: [[Int32]], _ tc: TreeConfig, seed: UInt64 = 3) throws -> TreeBatch {
         guard let d = m.decoder else { throw IBTPOError(.internalError, "no decoder") }
-        return try TreeSampler.sample(decoder: d, prompts: prompts, delimiter: [10], tree: tc, rl: RLConfig(),
+        return try TreeSampler.sample(decoder: d, prompts: prompts, delimiter: [10], tree: tc, scoring: RLConfig().ibScore,
                                       sampling: sampling, seed: seed, reward: reward)
     }
 
@@ -67,6 +67,66 @@ final class TreeSamplerTests: XCTestCase {
         }
         print(worst)
         worst.check(1e-4)
+    }
+
+    /// Every branch of rounds 2...L, under every rule, continues from exactly the prefix its
+    /// branch point names: it hangs under the node that ends at that point, its trajectory
+    /// starts with those tokens, and so does the source trajectory whose cache it copied.
+    /// (Before the fix, a point inside a segment that a split had cut lost its source and
+    /// silently became a fresh sample from the root: 31 of 32 entropy points on an untrained
+    /// policy.) Also checks the counts: G − B0 branches per tree.
+    func testEveryBranchSharesItsNamedPrefix() throws {
+        let m = try makeModel(slots: prompts.count * 12)
+        var rootBranches: [BranchRule: Int] = [:], total: [BranchRule: Int] = [:]
+        for rule in [BranchRule.ib, .random, .entropy, .fixed] {
+            for expandRoot in [true, false] {
+                var tc = TreeConfig()
+                tc.initialBranches = 4; tc.rounds = 9; tc.rule = rule; tc.expandRoot = expandRoot
+                let batch = try grow(m, prompts, tc)
+                for (p, tree) in batch.trees.enumerated() {
+                    let records = batch.branches[p]
+                    if rule != .fixed {
+                        XCTAssertEqual(records.count, tc.trajectoriesPerPrompt - tc.initialBranches, "\(rule) prompt \(p)")
+                    }
+                    // Trajectory → its leaf (every trajectory ends in exactly one leaf).
+                    var leafOf: [Int: Int] = [:]
+                    for leaf in tree.leaves { XCTAssertNil(leafOf.updateValue(leaf, forKey: tree[leaf].trajectory)) }
+                    for r in records {
+                        let what = "\(rule) root=\(expandRoot) prompt \(p) round \(r.round) point \(r.point)"
+                        total[rule, default: 0] += 1
+                        // The prefix the point names, read off the final tree alone: a split keeps
+                        // the point's node id on the first part and leaves where its segment starts
+                        // unchanged, so the point is `offset` tokens after that start, and every
+                        // leaf under the node carries those tokens.
+                        let x = tree[r.point.node]
+                        let named = r.point.node == RolloutTree.root ? 0 : x.pathTokens - x.tokens.count + r.point.offset
+                        var under = r.point.node
+                        while !tree[under].isLeaf, let c = tree[under].children.first { under = c }
+                        let namedPrefix = Array(tree.tokens(through: under).prefix(named))
+                        XCTAssertEqual(namedPrefix.count, named, what)
+                        if named == 0 { rootBranches[rule, default: 0] += 1 }
+                        // The branch's own nodes carry its trajectory; the first one must start
+                        // exactly where the point is, after exactly the named tokens.
+                        XCTAssertEqual(tree[r.leaf].trajectory, r.trajectory, what)
+                        let leafPath = tree.path(to: r.leaf)
+                        let own = try XCTUnwrap(leafPath.first { tree[$0].trajectory == r.trajectory }, what)
+                        XCTAssertEqual(tree[own].pathTokens - tree[own].tokens.count, named,
+                                       "\(what): the branch starts after \(tree[own].pathTokens - tree[own].tokens.count) tokens")
+                        XCTAssertTrue(tree.tokens(through: r.leaf).starts(with: namedPrefix), "\(what): branch does not share its prefix")
+                        XCTAssertEqual(r.prefix, namedPrefix, what)
+                        if named > 0 {
+                            let src = try XCTUnwrap(leafOf[r.source], "\(what): no leaf for source trajectory \(r.source)")
+                            XCTAssertTrue(tree.tokens(through: src).starts(with: namedPrefix), "\(what): source \(r.source) lacks the prefix")
+                        }
+                    }
+                }
+            }
+        }
+        print("branches from the root / all branches, per rule: "
+            + [BranchRule.ib, .random, .entropy, .fixed].map { "\($0) \(rootBranches[$0] ?? 0)/\(total[$0] ?? 0)" }.joined(separator: ", "))
+        // The entropy rule picks token positions inside segments: on this policy most of them
+        // are interior, so most branches must share a non-empty prefix.
+        XCTAssertLessThan(rootBranches[.entropy] ?? 0, (total[.entropy] ?? 0) / 2)
     }
 
     /// Independent sampling (B0 = G, L = 1) gives G single chains whose tokens are counted once each.

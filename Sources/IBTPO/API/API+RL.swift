@@ -189,9 +189,9 @@ public func ibtpo_tree_advantages(_ cfg: UnsafePointer<ibtpo_rl_config>?, _ nNod
             try tree.markLeaf(i, reward: Double(reward[i]))
         }
         try tree.finalize(piBar: config.piBarForm)
-        let adv = try Advantages.ibtpoNodes(tree, config: config)
+        let adv = try Advantages.ibtpoNodes(tree, config: config.advantage)
         for i in 0..<n {
-            outScore?[i] = IBScore.score(tree, node: i, config: config)?.score ?? .nan
+            outScore?[i] = IBScore.score(tree, node: i, config: config.ibScore)?.score ?? .nan
             outAdv?[i] = adv.total[i]
         }
     }

@@ -58,7 +58,7 @@ public enum Metrics {
                        generatedTokens: trees.reduce(0) { $0 + $1.generatedTokens })
         var ibSum = 0.0, covSum = 0.0, depthSum = 0.0
         for t in trees {
-            for s in IBScore.scores(t, config: config, minChildren: 2) {
+            for s in IBScore.scores(t, config: config.ibScore, minChildren: 2) {
                 ibSum += s.score; covSum += s.cov; m.scoredNodes += 1
             }
             let sh = t.shape

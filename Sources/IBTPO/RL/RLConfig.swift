@@ -9,14 +9,6 @@ public enum LossAggregation: Equatable, Sendable {
     case constant(Double?)
 }
 
-/// Which standard deviation normalises group / tree rewards.
-public enum StdEstimator: Int32, Equatable, Sendable {
-    /// √(Σ(x−μ)²/n) (default; numpy's np.std).
-    case population = 0
-    /// √(Σ(x−μ)²/(n−1)) (torch.std, which TRL and verl use); 0 for a single sample.
-    case sample = 1
-}
-
 /// Options of the advantage computation and the policy update (ib-tpo.md §3, §5, §6).
 /// Every [choice] of the spec is a field here; see docs/algorithm-choices.md.
 public struct RLConfig: Equatable, Sendable {
@@ -51,6 +43,16 @@ public struct RLConfig: Equatable, Sendable {
 
     public init() {}
 
+    /// β, the zero-parent ratio and the π̄ form, as the IB-Score and the IB branching rule read them.
+    public var ibScore: IBScoreConfig { IBScoreConfig(beta: beta, ratioWhenParentZero: ratioWhenParentZero, piBarForm: piBarForm) }
+
+    /// The fields the tree advantages read (GRPO's and IB-TPO's), see `Advantages`.
+    public var advantage: AdvantageConfig {
+        AdvantageConfig(beta: beta, lambda: lambda, advantageEps: advantageEps, stdEstimator: stdEstimator,
+                        zeroAdvantageWhenConstant: zeroAdvantageWhenConstant, ratioWhenParentZero: ratioWhenParentZero,
+                        sqrtNWeighting: sqrtNWeighting)
+    }
+
     /// Throws `.invalidArgument` naming the first bad field.
     public func validate() throws {
         func need(_ ok: Bool, _ msg: String) throws { if !ok { throw invalid("rl config: \(msg)") } }
@@ -67,36 +69,5 @@ public struct RLConfig: Equatable, Sendable {
         }
         try need(epochs >= 1 && epochs <= 1000, "epochs must be in 1...1000 (got \(epochs))")
         try need(minibatches >= 1 && minibatches <= 1 << 16, "minibatches must be in 1...65536 (got \(minibatches))")
-    }
-}
-
-/// Tree sampling parameters (ib-tpo.md §4): (B0, L, K, B) and the branching rule.
-public struct TreeConfig: Equatable, Sendable {
-    /// B0: independent responses sampled from the root in round 1.
-    public var initialBranches: Int = 4
-    /// L: rounds, the first included.
-    public var rounds: Int = 9
-    /// K: nodes expanded per round (rounds 2...L).
-    public var topK: Int = 1
-    /// B: continuations sampled from each chosen node.
-    public var branchWidth: Int = 1
-    public var rule: BranchRule = .ib
-    /// `fixed` rule [choice]: expandable nodes of depth ≤ this are all expanded every round.
-    public var fixedMaxDepth: Int = 1
-    /// [choice] The root counts as expandable in rounds 2...L (a fresh independent sample).
-    public var expandRoot: Bool = true
-
-    public init() {}
-
-    /// G = B0 + (L − 1)·K·B, the trajectories per prompt (for rules that pick K nodes).
-    public var trajectoriesPerPrompt: Int { initialBranches + (rounds - 1) * topK * branchWidth }
-
-    public func validate() throws {
-        func need(_ ok: Bool, _ msg: String) throws { if !ok { throw invalid("tree config: \(msg)") } }
-        try need(initialBranches >= 1 && initialBranches <= 4096, "B0 must be in 1...4096 (got \(initialBranches))")
-        try need(rounds >= 1 && rounds <= 4096, "L must be in 1...4096 (got \(rounds))")
-        try need(topK >= 1 && topK <= 4096, "K must be in 1...4096 (got \(topK))")
-        try need(branchWidth >= 1 && branchWidth <= 4096, "B must be in 1...4096 (got \(branchWidth))")
-        try need(fixedMaxDepth >= 0 && fixedMaxDepth <= 1 << 16, "fixed_max_depth must be >= 0 (got \(fixedMaxDepth))")
     }
 }

@@ -218,7 +218,7 @@ public final class RLTrainer {
 
         // 1. Rollout (rewards included).
         let batch = try TreeSampler.sample(decoder: decoder, prompts: prompts, delimiter: delimiter,
-                                           tree: config.trainingTree, rl: config.rl, sampling: config.sampling,
+                                           tree: config.trainingTree, scoring: config.rl.ibScore, sampling: config.sampling,
                                            seed: seed, reward: rewardFn)
         m.samplingSeconds = batch.seconds
         let rm = Metrics.trees(batch.trees, config: config.rl)
@@ -232,7 +232,7 @@ public final class RLTrainer {
         } else if config.probeEvery > 0 && completedSteps % config.probeEvery == 0 {
             let n = min(config.probePrompts, prompts.count)
             let probe = try TreeSampler.sample(decoder: decoder, prompts: Array(prompts[0..<n]), delimiter: delimiter,
-                                               tree: config.probeTree, rl: config.rl, sampling: config.sampling,
+                                               tree: config.probeTree, scoring: config.rl.ibScore, sampling: config.sampling,
                                                seed: seed ^ 0x960B_E000, reward: rewardFn)
             let pm = Metrics.trees(probe.trees, config: config.rl)
             m.meanIBScore = pm.meanIBScore; m.meanCov = pm.meanCov; m.ibNodes = pm.scoredNodes; m.ibMeasured = true
@@ -261,13 +261,13 @@ public final class RLTrainer {
             switch config.algo {
             case .grpo:
                 let trajs = t.trajectories()
-                let a = Advantages.grpo(rewards: trajs.map(\.reward), config: config.rl)
+                let a = Advantages.grpo(rewards: trajs.map(\.reward), config: config.rl.advantage)
                 for (i, tr) in trajs.enumerated() {
                     rows.append(RLRow(prompt: p, tokens: tr.tokens, logps: tr.logps,
                                       advantages: [Float](repeating: Float(a[i]), count: tr.tokens.count)))
                 }
             case .ibtpo:
-                for ta in try Advantages.ibtpoTokens(t, config: config.rl) {
+                for ta in try Advantages.ibtpoTokens(t, config: config.rl.advantage) {
                     rows.append(RLRow(prompt: p, tokens: ta.trajectory.tokens, logps: ta.trajectory.logps,
                                       advantages: ta.advantages))
                 }

@@ -2,14 +2,17 @@
 /// the prompt followed by `prefix` (tokens already generated along a tree path). When
 /// `source` ≥ 0, trajectory `source` of the same prompt already holds that prefix in its
 /// cache and it is copied (copy-on-branch), never recomputed; `source` = -1 starts from the
-/// prompt alone.
+/// prompt alone. `parent` is where the tree sampler inserts the result (the decoder
+/// ignores it).
 public struct BranchRequest: Equatable, Sendable {
     public var prompt: Int
     public var trajectory: Int
     public var source: Int
     public var prefix: [Int32]
-    public init(prompt: Int, trajectory: Int, source: Int, prefix: [Int32]) {
+    public var parent: Int
+    public init(prompt: Int, trajectory: Int, source: Int, prefix: [Int32], parent: Int = 0) {
         self.prompt = prompt; self.trajectory = trajectory; self.source = source; self.prefix = prefix
+        self.parent = parent
     }
 }
 

@@ -1,3 +1,6 @@
+import Glibc
+import IBTPO
+
 /// One row of the token-efficiency comparison (ib-tpo.md §4, "What it should show").
 public struct TreeBenchRow: Sendable {
     public var name: String
@@ -18,7 +21,7 @@ public enum TreeBench {
     /// prompts × 12 slots; prompts are processed in chunks that fit.
     public static func run(trainer: Trainer, task: any TrainingTask, prompts count: Int, tree: (Int, Int, Int, Int),
                            sampling: SamplingParams, seed: UInt64, expandRoot: Bool = true) throws -> [TreeBenchRow] {
-        guard let decoder = trainer.model.decoder else { throw invalid("the trainer has no decoder (rollout_slots = 0)") }
+        guard let decoder = trainer.model.decoder else { throw IBTPOError(.invalidArgument, "the trainer has no decoder (rollout_slots = 0)") }
         let tok = trainer.tokenizer
         let problems = (0..<count).map { task.problem(split: .train, index: $0) }
         let prompts = problems.map { [tok.bos] + tok.encode($0.prompt) }
@@ -46,7 +49,7 @@ public enum TreeBench {
             while start < prompts.count {
                 let chunk = Array(start..<min(prompts.count, start + per))
                 let batch = try TreeSampler.sample(decoder: decoder, prompts: chunk.map { prompts[$0] }, delimiter: delimiter,
-                                                   tree: c, rl: rl, sampling: sampling, seed: seed &+ UInt64(start)) { p, completion in
+                                                   tree: c, scoring: rl.ibScore, sampling: sampling, seed: seed &+ UInt64(start)) { p, completion in
                     Double(task.reward(for: problems[chunk[p]], completion: tok.decode(completion)))
                 }
                 trees += batch.trees

@@ -1,3 +1,4 @@
+@testable import IBTPO
 /// A synthetic byte-sequence task for smoke training: reverse a random lowercase word.
 ///
 ///     <BOS> k q z a f = f a z q k <EOS> <PAD> ...

@@ -1,3 +1,6 @@
+import Glibc
+import IBTPO
+
 /// Decode throughput behind `ibtpo bench --decode`.
 public enum DecodeBench {
     public struct Result: Sendable {

@@ -1,3 +1,6 @@
+import Glibc
+import IBTPO
+
 /// One full GRPO iteration on the tiny model, shaped like the TRL peer benchmark
 /// (benchmarks/peers/trl_grpo.py): 8 prompts of 16 bytes × 8 completions of exactly 32
 /// new tokens at temperature 1 (no EOS stop), a toy reward (fraction of lowercase ASCII

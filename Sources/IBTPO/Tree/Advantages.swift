@@ -1,3 +1,29 @@
+/// Which standard deviation normalises group / tree rewards.
+public enum StdEstimator: Int32, Equatable, Sendable {
+    /// √(Σ(x−μ)²/n) (default; numpy's np.std).
+    case population = 0
+    /// √(Σ(x−μ)²/(n−1)) (torch.std, which TRL and verl use); 0 for a single sample.
+    case sample = 1
+}
+
+/// The options of the advantage computation (ib-tpo.md §5); `RLConfig.advantage` fills it
+/// from the RL options. Field meanings are those of `RLConfig`'s fields of the same names.
+public struct AdvantageConfig: Equatable, Sendable {
+    public var beta: Double = 5
+    public var lambda: Double = 0.1
+    public var advantageEps: Double = 1e-4
+    public var stdEstimator: StdEstimator = .population
+    public var zeroAdvantageWhenConstant: Bool = true
+    public var ratioWhenParentZero: Double = 1
+    public var sqrtNWeighting: Bool = false
+    public init(beta: Double = 5, lambda: Double = 0.1, advantageEps: Double = 1e-4, stdEstimator: StdEstimator = .population,
+                zeroAdvantageWhenConstant: Bool = true, ratioWhenParentZero: Double = 1, sqrtNWeighting: Bool = false) {
+        self.beta = beta; self.lambda = lambda; self.advantageEps = advantageEps; self.stdEstimator = stdEstimator
+        self.zeroAdvantageWhenConstant = zeroAdvantageWhenConstant; self.ratioWhenParentZero = ratioWhenParentZero
+        self.sqrtNWeighting = sqrtNWeighting
+    }
+}
+
 import Glibc
 
 /// Advantage estimators (ib-tpo.md §1 GRPO baseline, §5 IB-TPO).
@@ -17,7 +43,7 @@ public enum Advantages {
     /// GRPO group advantages A_i = (R_i − mean R)/(std R + eps) with `config.stdEstimator`
     /// and `config.advantageEps`. With `zeroAdvantageWhenConstant` (default) a group whose
     /// rewards are all equal gets exactly 0.
-    public static func grpo(rewards: [Double], config: RLConfig) -> [Double] {
+    public static func grpo(rewards: [Double], config: AdvantageConfig) -> [Double] {
         guard let first = rewards.first else { return [] }
         if config.zeroAdvantageWhenConstant && rewards.allSatisfy({ $0 == first }) {
             return [Double](repeating: 0, count: rewards.count)
@@ -27,7 +53,7 @@ public enum Advantages {
     }
 
     /// GRPO over consecutive groups of `groupSize` rewards.
-    public static func grpo(rewards: [Double], groupSize: Int, config: RLConfig) throws -> [Double] {
+    public static func grpo(rewards: [Double], groupSize: Int, config: AdvantageConfig) throws -> [Double] {
         guard groupSize >= 1 && rewards.count % groupSize == 0 else {
             throw invalid("grpo: \(rewards.count) rewards do not split into groups of \(groupSize)")
         }
@@ -51,7 +77,7 @@ public enum Advantages {
     /// IB-TPO node advantages (ib-tpo.md §5). π̄_old is the π̄ the tree was finalized with.
     /// The leaf-reward std uses `config.stdEstimator`, the same as `grpo`, so that with
     /// λ = 0 the last segment of each leaf gets exactly the GRPO advantage over the leaves.
-    public static func ibtpoNodes(_ tree: RolloutTree, config: RLConfig) throws -> NodeAdvantages {
+    public static func ibtpoNodes(_ tree: RolloutTree, config: AdvantageConfig) throws -> NodeAdvantages {
         guard tree.isFinalized else { throw invalid("ib-tpo advantages: the tree is not finalized") }
         let n = tree.count
         var out = NodeAdvantages(global: .init(repeating: 0, count: n), local: .init(repeating: 0, count: n),
@@ -82,7 +108,7 @@ public enum Advantages {
 
     /// Per-token advantages of every root-to-leaf trajectory (leaf id order): each token of
     /// node s's segment gets A(s); a shared segment appears once per leaf below it.
-    public static func ibtpoTokens(_ tree: RolloutTree, config: RLConfig) throws -> [TokenAdvantages] {
+    public static func ibtpoTokens(_ tree: RolloutTree, config: AdvantageConfig) throws -> [TokenAdvantages] {
         let a = try ibtpoNodes(tree, config: config)
         return tree.trajectories().map { t in
             TokenAdvantages(trajectory: t, advantages: t.tokenNodes.map { Float(a.total[$0]) })

@@ -61,6 +61,10 @@ public struct RolloutTree: Equatable, Sendable {
         public var reward: Double
         /// Response tokens on the path root → this node, this node's segment included.
         public var pathTokens: Int
+        /// A sampled trajectory whose sequence passes through this node (so its decoder slot
+        /// holds the node's prefix), or -1 when none is known (the root, hand-built trees).
+        /// `split` gives both parts the same trajectory, so the relation survives splits.
+        public var trajectory: Int = -1
         // Derived by finalize():
         /// Leaves in the subtree.
         public var n: Int = 0
@@ -95,7 +99,7 @@ public struct RolloutTree: Equatable, Sendable {
     /// Adds a child of `parent` owning `tokens` (with their sampling log-probs) and returns its id.
     /// Throws if the parent does not exist or is a leaf, or the arrays differ in length.
     @discardableResult
-    public mutating func addNode(parent: Int, tokens: [Int32], logps: [Float]) throws -> Int {
+    public mutating func addNode(parent: Int, tokens: [Int32], logps: [Float], trajectory: Int = -1) throws -> Int {
         guard parent >= 0 && parent < nodes.count else { throw invalid("tree: no parent node \(parent)") }
         guard !nodes[parent].isLeaf else { throw invalid("tree: node \(parent) is a leaf and cannot have children") }
         guard tokens.count == logps.count else {
@@ -104,20 +108,24 @@ public struct RolloutTree: Equatable, Sendable {
         let id = nodes.count
         let p = nodes[parent]
         nodes.append(Node(id: id, parent: parent, depth: p.depth + 1, tokens: tokens, logps: logps, children: [],
-                          isLeaf: false, reward: 0, pathTokens: p.pathTokens + tokens.count))
+                          isLeaf: false, reward: 0, pathTokens: p.pathTokens + tokens.count, trajectory: trajectory))
         nodes[parent].children.append(id)
         isFinalized = false
         return id
     }
 
     /// Adds a chain of nodes under `parent`, one per segment, and marks the last one a leaf
-    /// with `reward`. Returns the ids (first to leaf).
+    /// with `reward`. Every new node records `trajectory`. Returns the ids (first to leaf).
     @discardableResult
-    public mutating func addPath(parent: Int, segments: [([Int32], [Float])], reward: Double) throws -> [Int] {
+    public mutating func addPath(parent: Int, segments: [([Int32], [Float])], reward: Double,
+                                 trajectory: Int = -1) throws -> [Int] {
         guard !segments.isEmpty else { throw invalid("tree: a path needs at least one segment") }
         var ids: [Int] = []
         var at = parent
-        for (t, l) in segments { at = try addNode(parent: at, tokens: t, logps: l); ids.append(at) }
+        for (t, l) in segments {
+            at = try addNode(parent: at, tokens: t, logps: l, trajectory: trajectory)
+            ids.append(at)
+        }
         try markLeaf(at, reward: reward)
         return ids
     }
@@ -157,9 +165,6 @@ public struct RolloutTree: Equatable, Sendable {
         isFinalized = true
     }
 
-    /// Alias of `finalize`.
-    public mutating func computeStatistics(piBar form: PiBarForm = .lengthNormalized) throws { try finalize(piBar: form) }
-
     /// π̄ of a segment: exp(mean logp) or exp(Σ logp), summed in Double; 1 for an empty segment.
     public static func piBar(_ logps: [Float], _ form: PiBarForm) -> Double {
         if logps.isEmpty { return 1 }
@@ -177,6 +182,23 @@ public struct RolloutTree: Equatable, Sendable {
         var at = id
         while at > 0 { p.append(at); at = nodes[at].parent }
         return p.reversed()
+    }
+
+    /// Response tokens on the path from the root to `id`, its own segment included.
+    public func tokens(through id: Int) -> [Int32] {
+        var out: [Int32] = []
+        out.reserveCapacity(nodes[id].pathTokens)
+        for n in path(to: id) { out += nodes[n].tokens }
+        return out
+    }
+
+    /// Response tokens before `point`: the path to the point's node's parent, then the first
+    /// `point.offset` tokens of its segment (a branch there continues after them).
+    public func tokens(before point: BranchPoint) -> [Int32] {
+        let s = nodes[point.node]
+        var out = point.node == RolloutTree.root ? [] : tokens(through: s.parent)
+        out += s.tokens[..<point.offset]
+        return out
     }
 
     /// Every root-to-leaf trajectory, in increasing leaf id order.
@@ -235,7 +257,7 @@ public struct RolloutTree: Equatable, Sendable {
         let newId = nodes.count
         var tail = Node(id: newId, parent: id, depth: s.depth + 1, tokens: Array(s.tokens[offset...]),
                         logps: Array(s.logps[offset...]), children: s.children, isLeaf: s.isLeaf, reward: s.reward,
-                        pathTokens: s.pathTokens)
+                        pathTokens: s.pathTokens, trajectory: s.trajectory)
         tail.n = s.n; tail.c = s.c; tail.pHat = s.pHat
         tail.piBar = RolloutTree.piBar(tail.logps, piBarForm)
         nodes.append(tail)

@@ -1,79 +1,9 @@
-/// IB-Score of one node (ib-tpo.md §3), over its children C(s):
-///
-///     r(c)  = p̂(c) / p̂(s)         (config.ratioWhenParentZero when p̂(s) = 0)
-///     η1(c) = r(c) − (1 + 1/β)
-///     η2(c) = π̄(c)
-///     IB(s) = (1+β)/|C(s)| · Σ_c η1(c)·η2(c)
-///
-/// `cov` is the population covariance (1/|C|)·Σ (η1 − mean η1)(η2 − mean η2) (0 for a
-/// single child), so that IB(s) = (1+β)·(mean η1 · mean η2 + cov) exactly.
-public struct IBNodeScore: Equatable, Sendable {
-    public var node: Int
-    public var depth: Int
-    public var children: Int
-    public var score: Double
-    public var cov: Double
-    public var meanEta1: Double
-    public var meanEta2: Double
-}
-
-/// Branching rules of the tree sampler (ib-tpo.md §4). Raw values are stable.
-public enum BranchRule: Int32, Equatable, Sendable {
-    /// Top-K expandable nodes by IB-Score.
-    case ib = 0
-    /// K expandable nodes drawn uniformly without replacement.
-    case random = 1
-    /// TreeRL-style: the K token positions whose sampled token had the lowest log-prob.
-    case entropy = 2
-    /// TreePO-style: every expandable node up to `TreeConfig.fixedMaxDepth`.
-    case fixed = 3
-}
-
-public enum IBScore {
-    /// r = p̂(child)/p̂(parent), or `whenZero` if p̂(parent) = 0.
-    @inline(__always)
-    public static func ratio(child: Double, parent: Double, whenZero: Double) -> Double {
-        parent == 0 ? whenZero : child / parent
-    }
-
-    /// IB-Score of `node` (tree must be finalized); nil when the node has no children.
-    public static func score(_ tree: RolloutTree, node: Int, config: RLConfig) -> IBNodeScore? {
-        let s = tree[node]
-        let C = s.children
-        guard !C.isEmpty else { return nil }
-        let beta = config.beta, off = 1 + 1 / beta
-        var e1 = [Double](), e2 = [Double]()
-        e1.reserveCapacity(C.count); e2.reserveCapacity(C.count)
-        for c in C {
-            let r = ratio(child: tree[c].pHat, parent: s.pHat, whenZero: config.ratioWhenParentZero)
-            e1.append(r - off)
-            e2.append(tree[c].piBar)
-        }
-        let k = Double(C.count)
-        var sum12 = 0.0, m1 = 0.0, m2 = 0.0
-        for i in 0..<C.count { sum12 += e1[i] * e2[i]; m1 += e1[i]; m2 += e2[i] }
-        m1 /= k; m2 /= k
-        var cov = 0.0
-        for i in 0..<C.count { cov += (e1[i] - m1) * (e2[i] - m2) }
-        cov /= k
-        return IBNodeScore(node: node, depth: s.depth, children: C.count, score: (1 + beta) / k * sum12, cov: cov,
-                           meanEta1: m1, meanEta2: m2)
-    }
-
-    /// Scores of every node with at least `minChildren` children, increasing id order.
-    public static func scores(_ tree: RolloutTree, config: RLConfig, minChildren: Int = 1) -> [IBNodeScore] {
-        (0..<tree.count).compactMap { id in
-            tree[id].children.count >= max(1, minChildren) ? score(tree, node: id, config: config) : nil
-        }
-    }
-}
-
 /// Node selection of the branching rules. Every function takes a finalized tree and the
 /// length cap (total tokens, prompt included) that bounds `RolloutTree.expandable`.
 public enum BranchSelection {
     /// The K expandable nodes with the highest IB-Score; ties: lower depth, then lower id.
     /// A childless expandable node (only a root before round 1) scores 0.
-    public static func ib(_ tree: RolloutTree, k: Int, lengthCap: Int, config: RLConfig,
+    public static func ib(_ tree: RolloutTree, k: Int, lengthCap: Int, config: IBScoreConfig,
                           includeRoot: Bool = true) -> [Int] {
         let cand = tree.expandable(lengthCap: lengthCap, includeRoot: includeRoot).map { id -> (id: Int, depth: Int, s: Double) in
             (id, tree[id].depth, IBScore.score(tree, node: id, config: config)?.score ?? 0)
@@ -132,7 +62,7 @@ public enum BranchSelection {
     /// end: offset = segment length). `entropy` returns token positions; pass the result to
     /// `RolloutTree.branchNodes(for:)` to get the nodes to continue from.
     /// The entropy rule ignores `includeRoot` (its candidates are tokens, not nodes).
-    public static func select(_ rule: BranchRule, tree: RolloutTree, k: Int, lengthCap: Int, config: RLConfig,
+    public static func select(_ rule: BranchRule, tree: RolloutTree, k: Int, lengthCap: Int, config: IBScoreConfig,
                               fixedMaxDepth: Int, includeRoot: Bool = true, rng: inout Rng) -> [BranchPoint] {
         let ids: [Int]
         switch rule {

@@ -1,5 +1,7 @@
-/// Measurement helpers behind `ibtpo bench` (kept in the library so that the C API and
-/// the CLI report the same numbers).
+import Glibc
+import IBTPO
+
+/// Measurement helpers behind `ibtpo bench` (part of the CLI, not of the library).
 public enum TrainBench {
     public struct Result: Sendable {
         public var tokensPerSecond: Double

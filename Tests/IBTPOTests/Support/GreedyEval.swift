@@ -1,3 +1,4 @@
+@testable import IBTPO
 /// Greedy completion by repeated full forward passes (no KV cache): the reference decoder
 /// used to score the synthetic task. O(T) forwards per batch; the KV-cached sampler is the
 /// fast path for rollouts.

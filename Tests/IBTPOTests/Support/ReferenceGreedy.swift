@@ -1,3 +1,4 @@
+@testable import IBTPO
 /// Greedy completion by repeated full forward passes (no KV cache). Slow — O(length)
 /// forwards of the whole batch — but it shares no code with the incremental decoder, so it
 /// serves as the oracle for it, and as a fallback evaluator.
