@@ -46,42 +46,46 @@ public final class Decoder {
     static func rowCapacity(_ c: ModelConfig, slots: Int) -> Int { max(slots, min(c.maxSeq, 64)) }
 
     /// Adds the KV cache and decode scratch for `slots` sequences to `plan`.
-    static func reserve(config c: ModelConfig, slots: Int, plan: inout MemoryPlan) throws -> [Int] {
+    static func reserve(config c: ModelConfig, slots: Int, plan: inout MemoryPlan) throws {
         guard slots >= 1 && slots <= 1 << 16 else { throw invalid("decode slots must be in 1...65536 (got \(slots))") }
-        var ids = try KVCache.reserve(config: c, slots: slots, plan: &plan)
+        try KVCache.reserve(config: c, slots: slots, plan: &plan)
         let R = rowCapacity(c, slots: slots), C = c.dModel, KV = c.kvDim, F = c.dFF
         for name in ["decode.row_slot", "decode.row_pos", "decode.row_tok"] {
-            ids.append(try plan.reserve(name, group: "decode", count: R, of: Int32.self))
+            try plan.reserve(name, group: "decode", count: R, of: Int32.self)
         }
-        ids.append(try plan.reserve("decode.mark", group: "decode", count: slots, of: Int32.self))
+        try plan.reserve("decode.mark", group: "decode", count: slots, of: Int32.self)
         let (sc, o) = R.multipliedReportingOverflow(by: c.nHeads * c.maxSeq)
         guard !o else { throw IBTPOError(.outOfMemory, "decode scores overflow") }
         for (name, n) in [("decode.x", R * C), ("decode.xn", R * C), ("decode.rstd", R), ("decode.qkv", R * (C + 2 * KV)),
                           ("decode.ao", R * C), ("decode.gu", R * 2 * F), ("decode.hid", R * F), ("decode.scores", sc),
                           ("decode.logits", R * c.vocab)] {
-            ids.append(try plan.reserve(name, group: "decode", count: n))
+            try plan.reserve(name, group: "decode", count: n)
         }
         // Sampler scratch: per row a probability row and an order row (V each), the row's
         // sequence and its drawn token with both log-probabilities.
-        ids.append(try plan.reserve("sample.probs", group: "decode", count: R * c.vocab))
-        ids.append(try plan.reserve("sample.order", group: "decode", count: R * c.vocab, of: Int32.self))
-        ids.append(try plan.reserve("sample.row_seq", group: "decode", count: R, of: Int32.self))
-        ids.append(try plan.reserve("sample.token", group: "decode", count: R, of: Int32.self))
-        ids.append(try plan.reserve("sample.logp", group: "decode", count: R))
-        ids.append(try plan.reserve("sample.sample_logp", group: "decode", count: R))
-        return ids
+        try plan.reserve("sample.probs", group: "decode", count: R * c.vocab)
+        try plan.reserve("sample.order", group: "decode", count: R * c.vocab, of: Int32.self)
+        try plan.reserve("sample.row_seq", group: "decode", count: R, of: Int32.self)
+        try plan.reserve("sample.token", group: "decode", count: R, of: Int32.self)
+        try plan.reserve("sample.logp", group: "decode", count: R)
+        try plan.reserve("sample.sample_logp", group: "decode", count: R)
     }
 
-    init(model m: Model, slots: Int, ids: [Int]) {
+    /// Reads its sections (see `reserve`) from the model's arena by name.
+    init(model m: Model, slots: Int) throws {
         config = m.config; self.slots = slots; rowCapacity = Decoder.rowCapacity(m.config, slots: slots)
         arena = m.arena; pool = m.pool; params = m.params; layout = m.layout; ropeCos = m.ropeCos; ropeSin = m.ropeSin
-        cache = KVCache(config: m.config, slots: slots, arena: m.arena, ids: Array(ids[0..<3]))
-        var it = ids[3...].makeIterator()
-        func i() -> UnsafeMutablePointer<Int32> { m.arena.pointer(it.next() ?? 0, as: Int32.self) }
-        func f() -> UnsafeMutablePointer<Float> { m.arena.pointer(it.next() ?? 0) }
-        rowSlot = i(); rowPos = i(); rowTok = i(); mark = i()
-        x = f(); xn = f(); rstd = f(); qkv = f(); ao = f(); gu = f(); hid = f(); scores = f(); logits = f()
-        sProbs = f(); sOrder = i(); sRowSeq = i(); sToken = i(); sLogp = f(); sSampleLogp = f()
+        cache = try KVCache(config: m.config, slots: slots, arena: m.arena)
+        let a = m.arena
+        func i(_ n: String) throws -> UnsafeMutablePointer<Int32> { try a.pointer(named: n, as: Int32.self) }
+        func f(_ n: String) throws -> UnsafeMutablePointer<Float> { try a.pointer(named: n) }
+        rowSlot = try i("decode.row_slot"); rowPos = try i("decode.row_pos"); rowTok = try i("decode.row_tok")
+        mark = try i("decode.mark")
+        x = try f("decode.x"); xn = try f("decode.xn"); rstd = try f("decode.rstd"); qkv = try f("decode.qkv")
+        ao = try f("decode.ao"); gu = try f("decode.gu"); hid = try f("decode.hid"); scores = try f("decode.scores")
+        logits = try f("decode.logits")
+        sProbs = try f("sample.probs"); sOrder = try i("sample.order"); sRowSeq = try i("sample.row_seq")
+        sToken = try i("sample.token"); sLogp = try f("sample.logp"); sSampleLogp = try f("sample.sample_logp")
         let c = m.config, C = c.dModel, KV = c.kvDim, F = c.dFF
         fusedQKV = m.layout.layers.map { $0.wk == $0.wq + C * C && $0.wv == $0.wk + KV * C }
         fusedGU = m.layout.layers.map { $0.wUp == $0.wGate + F * C }

@@ -12,19 +12,21 @@ public struct KVCache {
     let v: UnsafeMutablePointer<Float>
     let lengths: UnsafeMutablePointer<Int32>
 
-    /// Reserves k, v and lengths; returns their section indices in that order.
-    static func reserve(config c: ModelConfig, slots: Int, plan: inout MemoryPlan) throws -> [Int] {
+    /// Reserves the sections "kv.k", "kv.v" and "kv.lengths".
+    static func reserve(config c: ModelConfig, slots: Int, plan: inout MemoryPlan) throws {
         let (perLayer, o1) = slots.multipliedReportingOverflow(by: c.maxSeq * c.kvDim)
         let (n, o2) = perLayer.multipliedReportingOverflow(by: c.nLayers)
         guard !o1, !o2 else { throw IBTPOError(.outOfMemory, "KV cache of \(slots) slots overflows") }
-        return [try plan.reserve("kv.k", group: "kv_cache", count: n),
-                try plan.reserve("kv.v", group: "kv_cache", count: n),
-                try plan.reserve("kv.lengths", group: "kv_cache", count: slots, of: Int32.self)]
+        try plan.reserve("kv.k", group: "kv_cache", count: n)
+        try plan.reserve("kv.v", group: "kv_cache", count: n)
+        try plan.reserve("kv.lengths", group: "kv_cache", count: slots, of: Int32.self)
     }
 
-    init(config c: ModelConfig, slots: Int, arena: Arena, ids: [Int]) {
+    /// Reads the sections of `reserve` from `arena` by name.
+    init(config c: ModelConfig, slots: Int, arena: Arena) throws {
         layers = c.nLayers; self.slots = slots; maxSeq = c.maxSeq; kvDim = c.kvDim; kvHeads = c.nKVHeads; headDim = c.headDim
-        k = arena.pointer(ids[0]); v = arena.pointer(ids[1]); lengths = arena.pointer(ids[2], as: Int32.self)
+        k = try arena.pointer(named: "kv.k"); v = try arena.pointer(named: "kv.v")
+        lengths = try arena.pointer(named: "kv.lengths", as: Int32.self)
     }
 
     /// Start of position `pos` of KV head `g` of `slot` in layer `layer` (headDim floats).

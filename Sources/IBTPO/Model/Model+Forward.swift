@@ -4,11 +4,12 @@ extension Model {
     /// Forward pass over `tokens` (B·T, caller-validated to lie in 0..<vocab). Saves every
     /// activation the backward needs and fills `logits`, `logp` (log-prob of each target;
     /// 0 where target = -1) and, when `withEntropy`, the per-token `entropy`.
-    /// Returns nothing and allocates nothing; runs on `pool`.
-    public func forward(withEntropy: Bool = false) {
+    /// `weights` (a flat vector in `layout`, e.g. a frozen reference policy) replaces
+    /// `params` for this pass only. Returns nothing and allocates nothing; runs on `pool`.
+    public func forward(withEntropy: Bool = false, weights: UnsafeMutablePointer<Float>? = nil) {
         let c = config, B = pass.batch, T = pass.seq, N = B * T
         let C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab, d = c.headDim
-        let P = params
+        let P = weights ?? params
         let ashape = AttentionShape(batch: B, seq: T, heads: c.nHeads, kvHeads: c.nKVHeads, headDim: d)
 
         // x = tok_embeddings[tokens]                                   // (N, C)

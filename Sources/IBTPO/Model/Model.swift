@@ -8,10 +8,25 @@ public struct TrainShape: Equatable, Sendable {
     public var tokens: Int { batch * seq }
 }
 
-/// Section indices of one transformer layer's saved activations (see `Model.reserve`).
+/// Section indices of one transformer layer's saved activations (see `Model.reserve`),
+/// looked up by name ("layer.<l>.<name>").
 struct LayerActs {
     var xn1 = 0, rstd1 = 0, q = 0, k = 0, v = 0, att = 0, ao = 0, xMid = 0
     var xn2 = 0, rstd2 = 0, gate = 0, up = 0, hid = 0
+
+    static let names = ["xn1", "rstd1", "q", "k", "v", "att", "ao", "xmid", "xn2", "rstd2", "gate", "up", "hid"]
+
+    init(layer l: Int, plan: MemoryPlan) throws {
+        func id(_ n: String) throws -> Int {
+            guard let i = plan.index(of: "layer.\(l).\(n)") else {
+                throw IBTPOError(.internalError, "arena: no section layer.\(l).\(n)")
+            }
+            return i
+        }
+        xn1 = try id("xn1"); rstd1 = try id("rstd1"); q = try id("q"); k = try id("k"); v = try id("v")
+        att = try id("att"); ao = try id("ao"); xMid = try id("xmid"); xn2 = try id("xn2"); rstd2 = try id("rstd2")
+        gate = try id("gate"); up = try id("up"); hid = try id("hid")
+    }
 }
 
 /// The policy network: parameters, gradients, AdamW moments and activation buffers for a
@@ -68,17 +83,14 @@ public final class Model {
     /// sequences in this arena; nil when the model was built with `decodeSlots: 0`.
     public private(set) var decoder: Decoder?
 
-    /// Adds this model's sections to `plan` and returns their indices, in the order `init` reads them,
-    /// followed by the decoder's (KV cache and decode scratch) when `decodeSlots` > 0.
-    static func reserve(_ c: ModelConfig, _ s: TrainShape, _ plan: inout MemoryPlan, decodeSlots: Int = 0) throws -> [Int] {
+    /// Adds this model's named sections to `plan`, then the decoder's (KV cache and decode
+    /// scratch) when `decodeSlots` > 0. `init` reads them back by name.
+    static func reserve(_ c: ModelConfig, _ s: TrainShape, _ plan: inout MemoryPlan, decodeSlots: Int = 0) throws {
         let P = ParamLayout(c).count
         let N = s.tokens, C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab
         let att = s.batch * c.nHeads * s.seq * s.seq
-        var ids: [Int] = []
-        func r(_ name: String, _ group: String, _ n: Int) throws { ids.append(try plan.reserve(name, group: group, count: n)) }
-        func ri(_ name: String, _ group: String, _ n: Int) throws {
-            ids.append(try plan.reserve(name, group: group, count: n, of: Int32.self))
-        }
+        func r(_ name: String, _ group: String, _ n: Int) throws { try plan.reserve(name, group: group, count: n) }
+        func ri(_ name: String, _ group: String, _ n: Int) throws { try plan.reserve(name, group: group, count: n, of: Int32.self) }
         try r("params", "params", P)
         try r("grads", "grads", P)
         try r("adam.m", "adamw", P)
@@ -91,9 +103,10 @@ public final class Model {
         try r("rope.sin", "activations", c.maxSeq * c.headDim / 2)
         for l in 0...c.nLayers { try r("res.\(l)", "activations", N * C) }
         for l in 0..<c.nLayers {
-            for (name, n) in [("xn1", N * C), ("rstd1", N), ("q", N * C), ("k", N * KV), ("v", N * KV), ("att", att),
-                              ("ao", N * C), ("xmid", N * C), ("xn2", N * C), ("rstd2", N), ("gate", N * F),
-                              ("up", N * F), ("hid", N * F)] {
+            let sizes = ["xn1": N * C, "rstd1": N, "q": N * C, "k": N * KV, "v": N * KV, "att": att, "ao": N * C,
+                         "xmid": N * C, "xn2": N * C, "rstd2": N, "gate": N * F, "up": N * F, "hid": N * F]
+            for name in LayerActs.names {
+                let n = sizes[name] ?? 0
                 try r("layer.\(l).\(name)", "activations", n)
             }
         }
@@ -102,10 +115,9 @@ public final class Model {
                           ("d_v", N * KV), ("d_att", att), ("d_gate", N * F), ("d_up", N * F), ("d_hid", N * F)] {
             try r(name, "scratch", n)
         }
-        ids.append(try plan.reserve("partials", group: "scratch", count: P / reduceChunk + 2, of: Double.self))
+        try plan.reserve("partials", group: "scratch", count: P / reduceChunk + 2, of: Double.self)
         try r("gemm_ksplit", "scratch", gemmScratchCount(c, s))
-        if decodeSlots > 0 { ids += try Decoder.reserve(config: c, slots: decodeSlots, plan: &plan) }
-        return ids
+        if decodeSlots > 0 { try Decoder.reserve(config: c, slots: decodeSlots, plan: &plan) }
     }
 
     /// Floats of k-split scratch the weight gradients need: (chunks − 1) × out × in for the
@@ -123,7 +135,7 @@ public final class Model {
     public static func plan(_ c: ModelConfig, _ s: TrainShape, decodeSlots: Int = 0) throws -> MemoryPlan {
         try validate(c, s, decodeSlots: decodeSlots)
         var p = MemoryPlan()
-        _ = try reserve(c, s, &p, decodeSlots: decodeSlots)
+        try reserve(c, s, &p, decodeSlots: decodeSlots)
         return p
     }
 
@@ -180,40 +192,28 @@ public final class Model {
     public init(config: ModelConfig, shape: TrainShape, threads: Int, seed: UInt64, decodeSlots: Int = 0) throws {
         try Model.validate(config, shape, decodeSlots: decodeSlots)
         var plan = MemoryPlan()
-        let ids = try Model.reserve(config, shape, &plan, decodeSlots: decodeSlots)
+        try Model.reserve(config, shape, &plan, decodeSlots: decodeSlots)
         let arena = try Arena(plan: plan)
         self.config = config; self.shape = shape; self.pass = shape; self.arena = arena
         layout = ParamLayout(config)
         pool = ThreadPool(threads: threads)
-        var it = ids.makeIterator()
-        func f() -> UnsafeMutablePointer<Float> { arena.pointer(it.next() ?? 0) }
-        func i() -> UnsafeMutablePointer<Int32> { arena.pointer(it.next() ?? 0, as: Int32.self) }
-        params = f(); grads = f(); adamM = f(); adamV = f()
-        tokens = i(); targets = i(); coef = f(); entCoef = f()
-        logp = f(); entropy = f(); logits = f(); ropeCos = f(); ropeSin = f()
-        var rs: [UnsafeMutablePointer<Float>] = []
-        for _ in 0...config.nLayers { rs.append(f()) }
-        res = rs
-        var la: [LayerActs] = []
-        for _ in 0..<config.nLayers {
-            var a = LayerActs()
-            a.xn1 = it.next() ?? 0; a.rstd1 = it.next() ?? 0; a.q = it.next() ?? 0; a.k = it.next() ?? 0
-            a.v = it.next() ?? 0; a.att = it.next() ?? 0; a.ao = it.next() ?? 0; a.xMid = it.next() ?? 0
-            a.xn2 = it.next() ?? 0; a.rstd2 = it.next() ?? 0; a.gate = it.next() ?? 0; a.up = it.next() ?? 0
-            a.hid = it.next() ?? 0
-            la.append(a)
-        }
-        acts = la
-        xnF = f(); rstdF = f(); lse = f()
-        dRes = f(); dXn = f(); dAo = f(); dq = f(); dk = f(); dv = f(); dAtt = f(); dGate = f(); dUp = f(); dHid = f()
-        partials = arena.pointer(it.next() ?? 0, as: Double.self)
-        gemmScratch = f()
+        func f(_ name: String) throws -> UnsafeMutablePointer<Float> { try arena.pointer(named: name) }
+        func i(_ name: String) throws -> UnsafeMutablePointer<Int32> { try arena.pointer(named: name, as: Int32.self) }
+        params = try f("params"); grads = try f("grads"); adamM = try f("adam.m"); adamV = try f("adam.v")
+        tokens = try i("tokens"); targets = try i("targets"); coef = try f("coef"); entCoef = try f("ent_coef")
+        logp = try f("logp"); entropy = try f("entropy"); logits = try f("logits")
+        ropeCos = try f("rope.cos"); ropeSin = try f("rope.sin")
+        res = try (0...config.nLayers).map { try f("res.\($0)") }
+        acts = try (0..<config.nLayers).map { try LayerActs(layer: $0, plan: plan) }
+        xnF = try f("xnf"); rstdF = try f("rstdf"); lse = try f("lse")
+        dRes = try f("d_res"); dXn = try f("d_xn"); dAo = try f("d_ao"); dq = try f("d_q"); dk = try f("d_k")
+        dv = try f("d_v"); dAtt = try f("d_att"); dGate = try f("d_gate"); dUp = try f("d_up"); dHid = try f("d_hid")
+        partials = try arena.pointer(named: "partials", as: Double.self)
+        gemmScratch = try f("gemm_ksplit")
         gemmScratchCount = Model.gemmScratchCount(config, shape)
-        var rest: [Int] = []
-        while let id = it.next() { rest.append(id) }
         Rope.fillTables(cos: ropeCos, sin: ropeSin, maxSeq: config.maxSeq, headDim: config.headDim, theta: config.ropeTheta)
         initParameters(seed: seed)
-        if decodeSlots > 0 { decoder = Decoder(model: self, slots: decodeSlots, ids: rest) }
+        if decodeSlots > 0 { decoder = try Decoder(model: self, slots: decodeSlots) }
     }
 
     /// Re-initialises parameters from `seed` and clears gradients and optimiser moments.

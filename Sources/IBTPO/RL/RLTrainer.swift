@@ -109,9 +109,12 @@ struct RLRow {
 ///
 /// **Reference policy.** The parameters at construction are copied into a "ref_params"
 /// section of the RL trainer's own arena (one flat vector, the size of the parameters).
-/// Reference log-probs are computed by swapping the contents of `model.params` and
-/// `ref_params` in place (exact, no extra buffer), running `forward`, and swapping back —
-/// before the policy's own forward, whose activations the backward needs.
+/// Reference log-probs come from `model.forward(weights: refParams)`, before the policy's
+/// own forward, whose activations the backward needs.
+///
+/// **Memory.** The per-token buffers of the update (π_old, π_ref, advantages, sequence
+/// index, mask: one entry per position of the model's B·T) and the loss's per-sequence
+/// scratch are sections of the same arena, planned by `RLTrainer.plan`.
 ///
 /// **Atomicity.** Rollouts, rewards, advantages and all forward/backward passes happen before
 /// the first AdamW step; if any of them throws (a reward callback error, a row that does not
@@ -135,10 +138,26 @@ public final class RLTrainer {
     /// rollout phase stops the step with `.aborted` and no state change; during updates the
     /// return value is ignored (a half-applied step would not be atomic).
     public var progress: ((String, Int, Int) -> Bool)?
-    let refArena: Arena
+    let arena: Arena
     public let refParams: UnsafeMutablePointer<Float>
-    // Per-minibatch bookkeeping, N = B·T each (allocated once).
-    private var lpOld: [Float], lpRef: [Float], adv: [Float], seqIdx: [Int32], mask: [Bool]
+    // Per-position inputs of the policy loss, N = B·T each, and per-sequence scratch.
+    let lpOld: UnsafeMutablePointer<Float>, lpRef: UnsafeMutablePointer<Float>, adv: UnsafeMutablePointer<Float>
+    let seqIdx: UnsafeMutablePointer<Int32>, mask: UnsafeMutablePointer<Bool>
+    let perSequence: UnsafeMutableBufferPointer<Int32>
+
+    /// The RL trainer's own arena (reference parameters and update buffers) for a model of
+    /// `parameters` floats, `tokens` = B·T positions and up to `rows` trajectories per step.
+    public static func plan(parameters: Int, tokens: Int, rows: Int) throws -> MemoryPlan {
+        var plan = MemoryPlan()
+        try plan.reserve("ref_params", group: "reference", count: parameters)
+        try plan.reserve("rl.logp_old", group: "rl_update", count: tokens)
+        try plan.reserve("rl.logp_ref", group: "rl_update", count: tokens)
+        try plan.reserve("rl.advantage", group: "rl_update", count: tokens)
+        try plan.reserve("rl.sequence", group: "rl_update", count: tokens, of: Int32.self)
+        try plan.reserve("rl.mask", group: "rl_update", count: tokens, of: Bool.self)
+        try plan.reserve("rl.per_sequence", group: "rl_update", count: max(1, rows), of: Int32.self)
+        return plan
+    }
 
     public init(trainer: Trainer, task: any TrainingTask, config: RLTrainerConfig) throws {
         try config.validate()
@@ -154,14 +173,15 @@ public final class RLTrainer {
         }
         self.trainer = trainer; self.task = task; self.config = config
         let P = trainer.model.layout.count
-        var plan = MemoryPlan()
-        let id = try plan.reserve("ref_params", group: "reference", count: P)
-        refArena = try Arena(plan: plan)
-        refParams = refArena.pointer(id)
+        let a = try Arena(plan: RLTrainer.plan(parameters: P, tokens: trainer.model.shape.tokens, rows: d.slots))
+        arena = a
+        refParams = try a.pointer(named: "ref_params")
+        lpOld = try a.pointer(named: "rl.logp_old"); lpRef = try a.pointer(named: "rl.logp_ref")
+        adv = try a.pointer(named: "rl.advantage")
+        seqIdx = try a.pointer(named: "rl.sequence", as: Int32.self); mask = try a.pointer(named: "rl.mask", as: Bool.self)
+        perSequence = UnsafeMutableBufferPointer(start: try a.pointer(named: "rl.per_sequence", as: Int32.self),
+                                                 count: a.count(named: "rl.per_sequence", of: Int32.self))
         memcpy(refParams, trainer.model.params, P * 4)
-        let N = trainer.model.shape.tokens
-        lpOld = .init(repeating: 0, count: N); lpRef = .init(repeating: 0, count: N); adv = .init(repeating: 0, count: N)
-        seqIdx = .init(repeating: 0, count: N); mask = .init(repeating: false, count: N)
         if config.resetOptimizer {
             memset(trainer.model.adamM, 0, P * 4); memset(trainer.model.adamV, 0, P * 4)
             trainer.step = 0
@@ -177,12 +197,6 @@ public final class RLTrainer {
         guard k >= 0 && k <= Int(Int32.max) else { throw invalid("rl resume: completed steps must be ≥ 0 (got \(k))") }
         completedSteps = k
         cursor = k * config.promptsPerStep
-    }
-
-    /// Swaps the contents of the model's parameters and the reference copy.
-    func swapReference() {
-        let p = model.params, r = refParams
-        for i in 0..<model.layout.count { let t = p[i]; p[i] = r[i]; r[i] = t }
     }
 
     /// The rollout seed of RL step `s`.
@@ -310,29 +324,17 @@ public final class RLTrainer {
                     fillChunk(rows, chunk, base: lo, prompts: prompts)
                     let N = chunk.count * seq
                     if wantRef {
-                        swapReference()
-                        model.forward()
-                        swapReference()
-                        for r in 0..<N { lpRef[r] = model.logp[r] }
+                        model.forward(weights: refParams)
+                        memcpy(lpRef, model.logp, N * 4)
                     }
                     model.forward(withEntropy: true)
-                    let res = try lpOld.withUnsafeBufferPointer { old in
-                        try lpRef.withUnsafeBufferPointer { ref in
-                            try adv.withUnsafeBufferPointer { a in
-                                try seqIdx.withUnsafeBufferPointer { sq in
-                                    try mask.withUnsafeBufferPointer { mk in
-                                        try PolicyLoss.compute(
-                                            count: N, logpNew: UnsafePointer(model.logp), logpOld: old.baseAddress!,
-                                            logpRef: wantRef ? ref.baseAddress! : nil, advantages: a.baseAddress!,
-                                            sequence: sq.baseAddress!, mask: mk.baseAddress!,
-                                            entropy: UnsafePointer(model.entropy), config: config.rl,
-                                            maxResponseLength: maxResp, tokenCount: tokenCount, sequenceCount: hi - lo,
-                                            coef: model.coef, entCoef: model.entCoef)
-                                    }
-                                }
-                            }
-                        }
-                    }
+                    let input = PolicyLossInput(count: N, logpNew: UnsafePointer(model.logp), logpOld: lpOld,
+                                                logpRef: wantRef ? UnsafePointer(lpRef) : nil, advantages: adv,
+                                                sequence: seqIdx, mask: mask, entropy: UnsafePointer(model.entropy))
+                    let res = try PolicyLoss.compute(
+                        input, config: config.rl,
+                        counts: PolicyLossCounts(maxResponseLength: maxResp, tokenCount: tokenCount, sequenceCount: hi - lo),
+                        perSequence: perSequence, coef: model.coef, entCoef: model.entCoef)
                     if epoch == 0 && mb == 0 {
                         for r in 0..<N where mask[r] { maxDev = max(maxDev, abs(exp(Double(model.logp[r]) - Double(lpOld[r])) - 1)) }
                     }

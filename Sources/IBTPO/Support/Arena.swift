@@ -12,17 +12,27 @@ public struct ArenaSection: Sendable {
 /// A memory plan: every section a configuration needs, laid out before anything is
 /// allocated (the zstd `estimateCCtxSize` / llm.c `fill_in_parameter_sizes` pattern).
 /// `totalBytes` is exactly what `Arena(plan:)` allocates.
+///
+/// Sections are named, and names are unique: whoever reserves a section reads it back by
+/// its name (`Arena.pointer(named:)`), so the reading code never depends on the order
+/// of `reserve` calls and a missing or misspelt name is an error, never an alias.
 public struct MemoryPlan: Sendable {
     public static let alignment = 64
     public private(set) var sections: [ArenaSection] = []
     public private(set) var totalBytes: Int = 0
+    private var byName: [String: Int] = [:]
 
     public init() {}
 
-    /// Reserve `count` elements of `T`; returns the section index. Throws on overflow.
+    /// The index of the section called `name`, if the plan has one.
+    public func index(of name: String) -> Int? { byName[name] }
+
+    /// Reserve `count` elements of `T`; returns the section index. Throws on overflow or
+    /// when `name` is already taken.
     @discardableResult
     public mutating func reserve<T>(_ name: String, group: String, count: Int, of: T.Type = Float.self) throws -> Int {
         guard count >= 0 else { throw invalid("negative size for section \(name)") }
+        guard byName[name] == nil else { throw IBTPOError(.internalError, "memory plan: section \(name) reserved twice") }
         let (b, o1) = count.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
         let (padded, o2) = b.addingReportingOverflow(MemoryPlan.alignment - 1)
         guard !o1, !o2 else { throw IBTPOError(.outOfMemory, "section \(name) overflows the address space") }
@@ -30,6 +40,7 @@ public struct MemoryPlan: Sendable {
         let (end, o3) = totalBytes.addingReportingOverflow(aligned)
         guard !o3, end < (1 << 46) else { throw IBTPOError(.outOfMemory, "memory plan exceeds 64 TiB at section \(name)") }
         sections.append(ArenaSection(name: name, group: group, offset: totalBytes, bytes: b))
+        byName[name] = sections.count - 1
         totalBytes = end
         return sections.count - 1
     }
@@ -83,6 +94,23 @@ public final class Arena {
     }
 
     deinit { free(base) }
+
+    /// Typed pointer to the section called `name`. Throws `.internalError` when the plan has
+    /// no such section or its size is not a whole number of `T` (a reader that disagrees
+    /// with the reserving code about a section's type).
+    public func pointer<T>(named name: String, as: T.Type = Float.self) throws -> UnsafeMutablePointer<T> {
+        guard let i = plan.index(of: name) else { throw IBTPOError(.internalError, "arena: no section named \(name)") }
+        guard plan.sections[i].bytes % MemoryLayout<T>.stride == 0 else {
+            throw IBTPOError(.internalError, "arena: section \(name) does not hold \(T.self) elements")
+        }
+        return pointer(i, as: T.self)
+    }
+
+    /// Elements of `T` in the section called `name` (0 if there is none).
+    public func count<T>(named name: String, of: T.Type = Float.self) -> Int {
+        guard let i = plan.index(of: name) else { return 0 }
+        return plan.sections[i].bytes / MemoryLayout<T>.stride
+    }
 
     /// Typed pointer to section `index` (an index returned by `MemoryPlan.reserve`).
     @inline(__always)
