@@ -12,7 +12,8 @@ final class TrainerHandle {
     var progress: (fn: ibtpo_progress_fn, user: UnsafeMutableRawPointer?)?
     /// SFT order over the train split of the task last used by ibtpo_trainer_step_sft.
     var sft: (task: TaskHandle, batcher: SFTBatcher)?
-    /// The RL run started by ibtpo_trainer_rl_begin, and whether its task has answers.
+    /// The RL run started by ibtpo_trainer_rl_begin, and the task it trains on (kept alive
+    /// for the run; its `hasAnswers` decides whether a reward callback is required).
     var rl: RLTrainer?
     var rlTask: TaskHandle?
 
@@ -205,7 +206,7 @@ func fillDefault<T>(_ out: UnsafeMutablePointer<T>?, _ value: @autoclosure () ->
 
 /// Checks a caller-set `struct_size` against the size this library was built with.
 /// Input structs (filled by a `*_default()` function) need at least `expected` bytes;
-/// output structs (`fill: true`) name the sizeof rule instead.
+/// output structs (`output: true`) name the sizeof rule instead.
 func checkStructSize(_ size: UInt32, _ expected: Int, _ name: String, output: Bool = false) throws {
     guard Int(size) >= expected && size <= 1 << 20 else {
         let fix = output ? "set it to sizeof(\(name))" : "call \(name)_default() first"

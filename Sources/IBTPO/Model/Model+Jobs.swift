@@ -4,9 +4,6 @@ import Glibc
 // by `ThreadPool.run` without allocating. Each entry runs one kernel over rows (or
 // elements, units, columns) lo..<hi.
 
-typealias FPtr = UnsafeMutablePointer<Float>
-
-@inline(__always) func job<J>(_ raw: UnsafeRawPointer, _: J.Type) -> J { raw.assumingMemoryBound(to: J.self).pointee }
 
 struct EmbedJob: ParallelJob {
     var x: FPtr, emb: FPtr, tokens: UnsafeMutablePointer<Int32>, c: Int

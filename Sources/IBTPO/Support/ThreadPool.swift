@@ -221,3 +221,9 @@ private final class ClosureBox {
         Unmanaged<ClosureBox>.fromOpaque(raw).takeUnretainedValue().body(lo, hi)
     }
 }
+
+/// Shorthand for the float pointers that job structs carry.
+typealias FPtr = UnsafeMutablePointer<Float>
+
+/// The job struct behind a `ParallelJob` entry point's raw argument.
+@inline(__always) func job<J>(_ raw: UnsafeRawPointer, _: J.Type) -> J { raw.assumingMemoryBound(to: J.self).pointee }
