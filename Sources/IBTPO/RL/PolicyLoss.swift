@@ -24,7 +24,7 @@ public struct PolicyLossResult: Equatable, Sendable {
     public var meanAdvantage: Double = 0
 }
 
-/// Token-level PPO-clip + k3 KL + entropy bonus (ib-tpo.md §6), with the per-token
+/// Token-level PPO-clip + k3 KL + entropy bonus (docs/algorithm.md §6), with the per-token
 /// coefficients the model's backward consumes (`Model.coef`, `Model.entCoef`).
 ///
 /// With per-token weights w_t (the aggregation's 1/N):
