@@ -392,7 +392,7 @@ ibtpo_status ibtpo_trainer_evaluate(ibtpo_trainer *trainer, const ibtpo_task *ta
 #define IBTPO_PIBAR_LENGTH_NORMALIZED 0  /* exp(mean token log-prob) */
 #define IBTPO_PIBAR_PRODUCT 1            /* exp(sum of token log-probs) */
 
-/** An RL run's settings (docs/algorithm-choices.md explains every choice). */
+/** An RL run's settings (docs/algorithm.md explains every choice). */
 typedef struct ibtpo_rl_config {
     uint32_t struct_size;         /* sizeof(ibtpo_rl_config) */
     int32_t algo;                 /* IBTPO_ALGO_* */
@@ -418,7 +418,7 @@ typedef struct ibtpo_rl_config {
     int32_t reset_optimizer;      /* 1: clear AdamW moments and the step counter at rl_begin */
     uint64_t seed;                /* rollout seed */
     int32_t expand_root;          /* 1: the root is expandable in rounds 2..L (a fresh independent
-                                     sample; ib-tpo.md §4 [choice]); 0: only internal nodes */
+                                     sample; docs/algorithm.md §4 [choice]); 0: only internal nodes */
 } ibtpo_rl_config;
 
 /** IB-TPO with IBTree (4, 9, 1, 1), β 5, λ 0.1, 8 prompts per step, G 8 for GRPO,
@@ -426,7 +426,7 @@ typedef struct ibtpo_rl_config {
  *  lr 1e-4, reset_optimizer 1, probe_every 1, seed 1, expand_root 1. */
 ibtpo_status ibtpo_rl_config_default(ibtpo_rl_config *cfg);
 
-/** Every metric of one RL step (ib-tpo.md §7). */
+/** Every metric of one RL step (docs/algorithm.md §7). */
 typedef struct ibtpo_rl_metrics {
     uint32_t struct_size;         /* sizeof(ibtpo_rl_metrics) */
     int64_t step;                 /* RL steps completed */
@@ -467,7 +467,7 @@ ibtpo_status ibtpo_trainer_rl_begin(ibtpo_trainer *trainer, const ibtpo_task *ta
  *  ones). Requires ibtpo_trainer_rl_begin. `out` may be NULL. */
 ibtpo_status ibtpo_trainer_step_rl(ibtpo_trainer *trainer, ibtpo_rl_metrics *out);
 
-/** IB-TPO credit assignment for a tree sampled by another engine (ib-tpo.md §3, §5).
+/** IB-TPO credit assignment for a tree sampled by another engine (docs/algorithm.md §3, §5).
  *  n_nodes (2..2^24) nodes; node 0 is the root (the prompt): parent[0] = -1 and
  *  token_count[0] = 0. For i >= 1: 0 <= parent[i] < i, token_count[i] >= 1, and
  *  mean_logp[i] (finite, <= 0) is the mean sampling log-prob of node i's segment.

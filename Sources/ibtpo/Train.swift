@@ -21,7 +21,7 @@ struct Train: ParsableCommand {
     @Option(help: "GRPO group size G.") var g: Int = 8
     @Option(help: "IBTree shape B0,L,K,B.") var tree: String = "4,9,1,1"
     @Option(help: "Branching rule: ib, random, entropy or fixed.") var rule: String = "ib"
-    @Option(help: "Whether the root is expandable in rounds 2...L (ib-tpo.md §4 [choice]): true or false.")
+    @Option(help: "Whether the root is expandable in rounds 2...L (docs/algorithm.md §4 [choice]): true or false.")
     var expandRoot: Bool = true
     @Option(help: "IB trade-off β.") var beta: Double = 5
     @Option(help: "Weight λ of A_IB.") var lambda: Double = 0.1

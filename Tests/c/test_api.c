@@ -6,7 +6,7 @@
  * generate determinism and its log-probs against score, thread-count independence, SFT on
  * a task, evaluation, GRPO and IB-TPO steps with a C reward callback, log/progress
  * callbacks, "a failed call leaves the state unchanged", and ibtpo_tree_advantages against
- * the formulas of docs/ib-tpo.md §3 and §5 computed here by hand.
+ * the formulas of docs/algorithm.md §3 and §5 computed here by hand.
  * Built three ways by `make test`: against libibtpo.so, libibtpo.a, and the installed copy
  * through pkg-config.
  *
@@ -2503,7 +2503,7 @@ static void test_rl_failures_unchanged(void) {
     ibtpo_task_free(task);
 }
 
-/* ---- ibtpo_tree_advantages against docs/ib-tpo.md §3 and §5 -------------------------- */
+/* ---- ibtpo_tree_advantages against docs/algorithm.md §3 and §5 -------------------------- */
 
 /* The formulas, computed here independently (double precision):
  *   p̂(s) = mean leaf reward below s; π̄(s) = exp(mean_logp) (or exp(mean_logp·tokens));
@@ -2628,7 +2628,7 @@ static void test_tree_advantages(void) {
         w = tree_vs_ref(&k, 10, parent, tc, mlp, rw, &st);
         worst_all = fmax(worst_all, w);
         double tol = k.pibar_form == IBTPO_PIBAR_PRODUCT ? PRODUCT_TOL : 1e-9;
-        checkf(w <= tol, "tree_advantages(%s) == the formulas of ib-tpo.md: worst |diff| %.3g <= %.0e over IB and A of "
+        checkf(w <= tol, "tree_advantages(%s) == the formulas of docs/algorithm.md: worst |diff| %.3g <= %.0e over IB and A of "
                "10 nodes", cases[i].what, w, tol);
     }
     /* a 2-node tree: root + one leaf with reward 0 */

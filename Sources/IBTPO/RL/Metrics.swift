@@ -1,4 +1,4 @@
-/// Per-step rollout metrics (ib-tpo.md §7).
+/// Per-step rollout metrics (docs/algorithm.md §7).
 public struct RolloutMetrics: Equatable, Sendable {
     /// Prompts (groups / trees) seen.
     public var prompts: Int = 0

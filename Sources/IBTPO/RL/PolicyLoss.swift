@@ -51,7 +51,7 @@ public struct PolicyLossCounts: Equatable, Sendable {
     }
 }
 
-/// Token-level PPO-clip + k3 KL + entropy bonus (ib-tpo.md §6), with the per-token
+/// Token-level PPO-clip + k3 KL + entropy bonus (docs/algorithm.md §6), with the per-token
 /// coefficients the model's backward consumes (`Model.coef`, `Model.entCoef`).
 ///
 /// With per-token weights w_t (the aggregation's 1/N):

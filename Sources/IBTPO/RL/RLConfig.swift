@@ -1,4 +1,4 @@
-/// How the summed per-token loss is normalised (ib-tpo.md §6, "Normaliser N").
+/// How the summed per-token loss is normalised (docs/algorithm.md §6, "Normaliser N").
 public enum LossAggregation: Equatable, Sendable {
     /// DAPO: Σ over all response tokens / total response tokens of the batch (default).
     case tokenMean
@@ -9,8 +9,9 @@ public enum LossAggregation: Equatable, Sendable {
     case constant(Double?)
 }
 
-/// Options of the advantage computation and the policy update (ib-tpo.md §3, §5, §6).
-/// Every [choice] of the spec is a field here; see docs/algorithm-choices.md.
+/// Options of the advantage computation and the policy update (docs/algorithm.md §3, §5, §6).
+/// Every [choice] of the advantages and the update is a field here; docs/algorithm.md lists
+/// them all, with their C, Python and CLI names.
 public struct RLConfig: Equatable, Sendable {
     /// IB trade-off β (> 0). IB-Score and A_IB use the offset 1 + 1/β.
     public var beta: Double = 5

@@ -1,6 +1,6 @@
 import Glibc
 
-/// Which RL algorithm an `RLTrainer` runs (ib-tpo.md §1, §4–§6).
+/// Which RL algorithm an `RLTrainer` runs (docs/algorithm.md §1, §4–§6).
 public enum RLAlgorithm: String, Equatable, Sendable, CaseIterable {
     /// G independent samples per prompt, GRPO group advantages.
     case grpo
@@ -58,7 +58,7 @@ public struct RLTrainerConfig: Equatable, Sendable {
     }
 }
 
-/// Every ib-tpo.md §7 metric of one RL step.
+/// Every docs/algorithm.md §7 metric of one RL step.
 public struct RLStepMetrics: Equatable, Sendable {
     /// RL steps completed (1-based after the step).
     public var step = 0

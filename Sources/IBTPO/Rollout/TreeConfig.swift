@@ -1,4 +1,4 @@
-/// Branching rules of the tree sampler (ib-tpo.md §4). Raw values are stable.
+/// Branching rules of the tree sampler (docs/algorithm.md §4). Raw values are stable.
 public enum BranchRule: Int32, Equatable, Sendable {
     /// Top-K expandable nodes by IB-Score.
     case ib = 0
@@ -10,7 +10,7 @@ public enum BranchRule: Int32, Equatable, Sendable {
     case fixed = 3
 }
 
-/// Tree sampling parameters (ib-tpo.md §4): (B0, L, K, B) and the branching rule.
+/// Tree sampling parameters (docs/algorithm.md §4): (B0, L, K, B) and the branching rule.
 public struct TreeConfig: Equatable, Sendable {
     /// B0: independent responses sampled from the root in round 1.
     public var initialBranches: Int = 4

@@ -29,7 +29,7 @@ public struct TreeBatch: Sendable {
     public var seconds: Double
 }
 
-/// IBTree and its comparison rules (ib-tpo.md §4): all prompts of a batch advance round by
+/// IBTree and its comparison rules (docs/algorithm.md §4): all prompts of a batch advance round by
 /// round together, so one decode batch holds every active branch of every tree.
 ///
 ///     round 1:     B0 independent responses from the root, split into step nodes

@@ -6,7 +6,7 @@ public enum StdEstimator: Int32, Equatable, Sendable {
     case sample = 1
 }
 
-/// The options of the advantage computation (ib-tpo.md §5); `RLConfig.advantage` fills it
+/// The options of the advantage computation (docs/algorithm.md §5); `RLConfig.advantage` fills it
 /// from the RL options. Field meanings are those of `RLConfig`'s fields of the same names.
 public struct AdvantageConfig: Equatable, Sendable {
     public var beta: Double = 5
@@ -26,7 +26,7 @@ public struct AdvantageConfig: Equatable, Sendable {
 
 import Glibc
 
-/// Advantage estimators (ib-tpo.md §1 GRPO baseline, §5 IB-TPO).
+/// Advantage estimators (docs/algorithm.md §1 GRPO baseline, §5 IB-TPO).
 public enum Advantages {
     /// Mean and std (per `estimator`) of `x`, summed in order in Double.
     public static func meanStd(_ x: [Double], _ estimator: StdEstimator) -> (mean: Double, std: Double) {
@@ -74,7 +74,7 @@ public enum Advantages {
         public var total: [Double]
     }
 
-    /// IB-TPO node advantages (ib-tpo.md §5). π̄_old is the π̄ the tree was finalized with.
+    /// IB-TPO node advantages (docs/algorithm.md §5). π̄_old is the π̄ the tree was finalized with.
     /// The leaf-reward std uses `config.stdEstimator`, the same as `grpo`, so that with
     /// λ = 0 the last segment of each leaf gets exactly the GRPO advantage over the leaves.
     public static func ibtpoNodes(_ tree: RolloutTree, config: AdvantageConfig) throws -> NodeAdvantages {

@@ -1,4 +1,4 @@
-/// What the IB-Score needs besides the tree (ib-tpo.md §3): β, the [choice] r(c) when
+/// What the IB-Score needs besides the tree (docs/algorithm.md §3): β, the [choice] r(c) when
 /// p̂(s) = 0, and the [choice] π̄ form the tree's statistics are finalized with.
 /// `RLConfig.ibScore` derives it from the RL options, so the branching rule and the
 /// advantages always score with the same settings.
@@ -22,7 +22,7 @@ public struct IBScoreConfig: Equatable, Sendable {
     }
 }
 
-/// IB-Score of one node (ib-tpo.md §3), over its children C(s):
+/// IB-Score of one node (docs/algorithm.md §3), over its children C(s):
 ///
 ///     r(c)  = p̂(c) / p̂(s)         (config.ratioWhenParentZero when p̂(s) = 0)
 ///     η1(c) = r(c) − (1 + 1/β)

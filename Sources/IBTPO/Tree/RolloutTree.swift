@@ -1,7 +1,7 @@
 import Glibc
 
 /// How π̄(s), the sampling policy's probability of a node's segment, is formed from the
-/// segment's per-token log-probs (ib-tpo.md §2, [choice]).
+/// segment's per-token log-probs (docs/algorithm.md §2, [choice]).
 public enum PiBarForm: Int32, Equatable, Sendable {
     /// exp(mean token log-prob): the geometric-mean token probability (default).
     case lengthNormalized = 0
@@ -24,7 +24,7 @@ public struct TreeTrajectory: Equatable, Sendable {
     public var tokenNodes: [Int]
 }
 
-/// Shape of a tree (ib-tpo.md §7): node count (root included), branch points (nodes with
+/// Shape of a tree (docs/algorithm.md §7): node count (root included), branch points (nodes with
 /// ≥ 2 children) and the mean depth of the branch points (0 when there are none).
 public struct TreeShape: Equatable, Sendable {
     public var nodes: Int
@@ -39,7 +39,7 @@ public struct TreeShape: Equatable, Sendable {
     }
 }
 
-/// The rollout tree of one prompt (ib-tpo.md §2). Node 0 is the root (the prompt; no
+/// The rollout tree of one prompt (docs/algorithm.md §2). Node 0 is the root (the prompt; no
 /// segment). Every other node owns the segment of tokens leading from its parent to it.
 /// Leaves are finished responses and carry a reward.
 ///
@@ -231,7 +231,7 @@ public struct RolloutTree: Equatable, Sendable {
     /// Prompt tokens plus response tokens on the path to `id`.
     public func prefixLength(_ id: Int) -> Int { promptLength + nodes[id].pathTokens }
 
-    /// Nodes a new branch may start from (ib-tpo.md §4, [choice]): the root and every
+    /// Nodes a new branch may start from (docs/algorithm.md §4, [choice]): the root and every
     /// internal node (non-leaf with ≥ 1 child), excluding nodes whose prefix length already
     /// reaches `lengthCap` (total tokens, prompt included). Increasing id order.
     /// `includeRoot: false` (option `TreeConfig.expandRoot`) leaves the root out.

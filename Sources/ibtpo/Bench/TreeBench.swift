@@ -1,7 +1,7 @@
 import Glibc
 import IBTPO
 
-/// One row of the token-efficiency comparison (ib-tpo.md §4, "What it should show").
+/// One row of the token-efficiency comparison (docs/algorithm.md §4, "What the paper shows").
 public struct TreeBenchRow: Sendable {
     public var name: String
     public var trajectories: Int

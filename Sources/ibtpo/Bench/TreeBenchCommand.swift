@@ -12,7 +12,7 @@ struct TreeBenchCommand: ParsableCommand {
     @Option(help: "Prompts to sample.") var prompts: Int = 64
     @Option(help: "Tree shape B0,L,K,B.") var tree: String = "4,9,1,1"
     @OptionGroup var samplingOpts: SamplingOptions
-    @Option(help: "Whether the root is an expandable node (ib-tpo.md §4 [choice]): true or false.") var expandRoot: Bool = true
+    @Option(help: "Whether the root is an expandable node (docs/algorithm.md §4 [choice]): true or false.") var expandRoot: Bool = true
 
     func run() throws {
         try reportingErrors {

@@ -255,7 +255,7 @@ class EvalConfig(_ConfigMixin):
 @_strict
 @dataclass
 class RLConfig(_ConfigMixin):
-    """A GRPO / IB-TPO run's settings (``ibtpo_rl_config``; docs/algorithm-choices.md)."""
+    """A GRPO / IB-TPO run's settings (``ibtpo_rl_config``; docs/algorithm.md)."""
 
     algo: int = _RL_DEFAULT.algo                          # ALGO_GRPO / ALGO_IBTPO, or "grpo" / "ibtpo"
     prompts_per_step: int = _RL_DEFAULT.prompts_per_step
@@ -322,7 +322,7 @@ class EvalResult:
 
 @dataclass
 class RLMetrics:
-    """Every metric of one RL step (``ibtpo_rl_metrics``; ib-tpo.md §7)."""
+    """Every metric of one RL step (``ibtpo_rl_metrics``; docs/algorithm.md §7)."""
 
     step: int                   # RL steps completed
     optimizer_steps: int        # optimiser updates in this step

@@ -453,7 +453,7 @@ class Trainer:
 
 
 def tree_advantages(parents, token_counts, mean_logps, rewards, config: Union[RLConfig, dict, None] = None):
-    """IB-TPO credit assignment for a tree sampled elsewhere (ib-tpo.md §3, §5).
+    """IB-TPO credit assignment for a tree sampled elsewhere (docs/algorithm.md §3, §5).
 
     Node 0 is the root (the prompt): parents[0] = -1, token_counts[0] = 0. For i >= 1:
     0 <= parents[i] < i, token_counts[i] >= 1, mean_logps[i] (<= 0) is the mean sampling

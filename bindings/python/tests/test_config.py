@@ -35,7 +35,7 @@ def test_new_config_defaults_match_the_header_docs():
     assert (r.clip_low, r.clip_high, r.kl_coef, r.loss_aggregation) == (0.2, 0.2, 0.001, ibtpo.LOSS_TOKEN_MEAN)
     assert (r.epochs, r.minibatches, r.sampling, r.lr, r.reset_optimizer) == (1, 1, s, 1e-4, True)
     assert (r.probe_every, r.seed) == (1, 1)
-    # not given in the header's comment, but the docs' defaults (algorithm-choices.md):
+    # not given in the header's comment, but the defaults of docs/algorithm.md:
     assert (r.pibar_form, r.ratio_when_parent_zero, r.sqrt_n_weighting, r.entropy_coef) == \
         (ibtpo.PIBAR_LENGTH_NORMALIZED, 1.0, False, 0.0)
 

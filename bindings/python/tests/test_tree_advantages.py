@@ -1,4 +1,4 @@
-"""tree_advantages against ib-tpo.md §3 and §5, computed independently here.
+"""tree_advantages against docs/algorithm.md §3 and §5, computed independently here.
 
     p̂(s)    = mean reward of the leaves below s
     π̄(s)    = exp(mean token log-prob of s's segment)        (PIBAR_PRODUCT: exp(sum))
@@ -18,7 +18,7 @@ import pytest
 
 import ibtpo
 
-EPS = 1e-4  # docs/algorithm-choices.md: (x − mean) / (std + 1e-4), population std
+EPS = 1e-4  # docs/algorithm.md §5: (x − mean) / (std + 1e-4), population std
 
 
 def f32(x: float) -> float:
