@@ -102,7 +102,8 @@ struct ConfigFile {
             }
             for s in scalars {
                 guard let scalar = s.scalar else { throw bad("expected a value, got a nested \(s.mapping != nil ? "mapping" : "list")") }
-                guard !scalar.string.isEmpty else { throw bad("no value") }
+                let isNull = scalar.style == .plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string)
+                guard !isNull else { throw bad("no value") }
                 if option.isFlag {
                     guard let b = s.bool else { throw bad("a flag takes true or false (got '\(scalar.string)')") }
                     if b { arguments.append("--" + key) }

@@ -35,6 +35,14 @@ struct Train: ParsableCommand {
     @Option(name: [.customLong("kl-coef"), .customLong("kl")], help: "β_KL to the frozen SFT policy.")
     var klCoef: Double = APIDefaults.rl.rl.klCoef
     @Option(help: "Entropy bonus coefficient.") var entropyCoef: Double = APIDefaults.rl.rl.entropyCoef
+    @Option(help: "Loss normaliser: token_mean (DAPO), sequence_mean (GRPO) or constant (Dr. GRPO).")
+    var lossAggregation: String = Train.aggregationName(APIDefaults.rl.rl.aggregation)
+    @Option(help: "π̄ form: length_normalized (exp of the mean token log-prob) or product.")
+    var pibarForm: String = APIDefaults.rl.rl.piBarForm == .product ? "product" : "length_normalized"
+    @Option(help: "r(c) when p̂(parent) = 0.") var ratioWhenParentZero: Double = APIDefaults.rl.rl.ratioWhenParentZero
+    @Option(help: "Scale A(s) by 1/√n(s): true or false.") var sqrtNWeighting: Bool = APIDefaults.rl.rl.sqrtNWeighting
+    @Option(help: "Clear the AdamW moments and the step counter at the start of RL: true or false.")
+    var resetOptimizer: Bool = APIDefaults.rl.resetOptimizer
     @Option(help: "Learning rate (constant after a 5-step warm-up).") var lr: Float = APIDefaults.rlLearningRate
     @Option(help: "Optimisation epochs per batch.") var epochs: Int = APIDefaults.rl.rl.epochs
     @Option(help: "Optimiser minibatches per epoch.") var minibatches: Int = APIDefaults.rl.rl.minibatches
@@ -56,6 +64,9 @@ struct Train: ParsableCommand {
 
     static let rules: [(name: String, rule: BranchRule)] = [("ib", .ib), ("random", .random), ("entropy", .entropy), ("fixed", .fixed)]
     static func ruleName(_ r: BranchRule) -> String { rules.first { $0.rule == r }?.name ?? "ib" }
+    static func aggregationName(_ a: LossAggregation) -> String {
+        switch a { case .tokenMean: "token_mean"; case .sequenceMean: "sequence_mean"; case .constant: "constant" }
+    }
     static func treeShape(_ t: TreeConfig) -> String { "\(t.initialBranches),\(t.rounds),\(t.topK),\(t.branchWidth)" }
 
     func parseTree() throws -> TreeConfig {
@@ -84,6 +95,15 @@ struct Train: ParsableCommand {
         rc.rl.beta = beta; rc.rl.lambda = lambda; rc.rl.clipLow = clipLow; rc.rl.clipHigh = clipHigh
         rc.rl.klCoef = klCoef; rc.rl.entropyCoef = entropyCoef; rc.rl.epochs = epochs; rc.rl.minibatches = minibatches
         rc.probeEvery = probeEvery; rc.seed = opts.seed
+        guard let agg = ["token_mean": LossAggregation.tokenMean, "sequence_mean": .sequenceMean,
+                         "constant": .constant(nil)][lossAggregation] else {
+            throw ValidationError("--loss-aggregation must be token_mean, sequence_mean or constant")
+        }
+        guard let form = ["length_normalized": PiBarForm.lengthNormalized, "product": .product][pibarForm] else {
+            throw ValidationError("--pibar-form must be length_normalized or product")
+        }
+        rc.rl.aggregation = agg; rc.rl.piBarForm = form; rc.rl.ratioWhenParentZero = ratioWhenParentZero
+        rc.rl.sqrtNWeighting = sqrtNWeighting; rc.resetOptimizer = resetOptimizer
         let maxSeq = model?.maxSeq ?? seq
         let T = seq > 0 ? min(seq, maxSeq) : maxSeq
         rc.sampling = samplingOpts.params(maxSeq: model == nil ? maxNewTokensUncapped : T)
