@@ -7,7 +7,8 @@ struct Train: ParsableCommand {
         commandName: "train",
         abstract: "Online RL from an SFT checkpoint: GRPO (independent samples) or IB-TPO (IBTree + IB advantages).",
         discussion: """
-        Defaults are for the small CPU models of this project: lr 1e-4 (constant after a 5-step warm-up; the \
+        Defaults are the C API's (ibtpo_rl_config_default; --print-config shows them), chosen for the small CPU \
+        models of this project: lr 1e-4 (constant after a 5-step warm-up; the \
         paper's 1e-6 is for 1.7B–8B models, far too small to move a 1–5M-parameter policy in tens of steps), \
         ε = 0.2/0.2, β_KL = 0.001, β = 5, λ = 0.1 and the paper's sampling (T 0.7, top-k 20, top-p 0.95). \
         Baselines: clip-higher = --clip-high 0.28; entropy bonus = --entropy-coef 0.001.
@@ -83,8 +84,8 @@ struct Train: ParsableCommand {
         return tc
     }
 
-    /// The RL and trainer configs of this run, for a checkpoint whose model has `maxSeq`
-    /// (nil: no checkpoint yet, for --print-config; --seq then prints as given).
+    /// The RL and trainer configs of this run for the checkpoint's `model` (nil: no
+    /// checkpoint, for --print-config; --seq then prints as given and nothing is capped).
     func configs(model: ModelConfig?) throws -> (RLTrainerConfig, TrainerConfig) {
         guard let algorithm = RLAlgorithm(rawValue: algo) else { throw ValidationError("--algo must be grpo or ibtpo") }
         guard steps >= 1 else { throw ValidationError("--steps must be ≥ 1") }
