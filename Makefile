@@ -5,7 +5,7 @@
 #   PREFIX=/usr/local  install prefix (DESTDIR is honoured too)
 #   SWIFT=swift      the swift driver; the static runtime is found next to it
 #   VALGRIND_IN_TEST=0  leave the valgrind run out of `make test`
-#   BENCH_ARGS=...   arguments of `ibtpo bench` (default: --models tiny,small --threads 1,2)
+#   BENCH_ARGS=...   arguments of `ibtpo bench` (default: --models tiny,small --threads-list 1,2)
 #
 # Linking a C program against the libraries:
 #   shared:  cc prog.c -I$(PREFIX)/include -L$(PREFIX)/lib -libtpo
@@ -33,7 +33,7 @@ PYTHON ?= python3
 PREFIX ?= /usr/local
 DESTDIR ?=
 VALGRIND_IN_TEST ?= 1
-BENCH_ARGS ?= --models tiny,small --threads 1,2
+BENCH_ARGS ?= --models tiny,small --threads-list 1,2
 
 export SWIFT_BACKTRACE := enable=no
 ifeq ($(GENERIC),1)
@@ -87,7 +87,7 @@ help:
 	@echo "  valgrind      the three C tests against libibtpo.so under valgrind"
 	@echo "  abi-check     header declarations == nm -D exports (== Python binding table, when present)"
 	@echo "  header-check  include/ibtpo.h compiles as strict C99 and as C++"
-	@echo "  bench         $(DIST)/bin/ibtpo bench --models tiny,small --threads 1,2"
+	@echo "  bench         $(DIST)/bin/ibtpo bench --models tiny,small --threads-list 1,2"
 	@echo "  bench-tree    IBTree token efficiency vs independent sampling on an SFT'd countdown policy"
 	@echo "  bench-peers   PyTorch / HF generate on the same shapes, then libibtpo, then the ratios"
 	@echo "  demo          $(DIST)/bin/ibtpo demo"
@@ -330,9 +330,11 @@ py-test:
 	    $(PYTHON) -m pytest -q bindings/python/tests; \
 	else echo "py-test: bindings/python/tests not present, skipped"; fi
 
-# The command line end to end: every subcommand, bad input → one-line error + exit status.
-cli-test: build
-	bash Tests/cli/test_cli.sh $(DIST)/bin/ibtpo
+# The command line end to end: every subcommand, bad input → one-line error + exit status,
+# --config files, and the CLI's defaults against the C API's (through the Python binding,
+# hence the library).
+cli-test: build lib
+	IBTPO_LIBRARY=$(CURDIR)/$(DIST)/lib/libibtpo.so bash Tests/cli/test_cli.sh $(DIST)/bin/ibtpo
 
 header-check:
 	@mkdir -p $(PROBE_DIR)
@@ -361,11 +363,11 @@ bench-tree: build
 	  --out runs/bench-countdown.ckpt
 	@[ -f runs/bench-modchain.ckpt ] || $(DIST)/bin/ibtpo sft $(MODCHAIN_OPTS) --steps 800 --seq 104 \
 	  --out runs/bench-modchain.ckpt --eval-count 0
-	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-countdown.ckpt $(COUNTDOWN_OPTS) --prompts 64 --max-new 64
-	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-countdown.ckpt $(COUNTDOWN_OPTS) --prompts 64 --max-new 64 \
+	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-countdown.ckpt $(COUNTDOWN_OPTS) --prompts 64 --max-new-tokens 64
+	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-countdown.ckpt $(COUNTDOWN_OPTS) --prompts 64 --max-new-tokens 64 \
 	  --expand-root false
-	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-modchain.ckpt $(MODCHAIN_OPTS) --prompts 64 --max-new 96
-	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-modchain.ckpt $(MODCHAIN_OPTS) --prompts 64 --max-new 96 \
+	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-modchain.ckpt $(MODCHAIN_OPTS) --prompts 64 --max-new-tokens 96
+	$(DIST)/bin/ibtpo tree-bench --checkpoint runs/bench-modchain.ckpt $(MODCHAIN_OPTS) --prompts 64 --max-new-tokens 96 \
 	  --expand-root false
 
 # PyTorch / Hugging Face on the same shapes and threads (installs torch into
@@ -378,7 +380,7 @@ bench-peers: build
 	@echo "== libibtpo"
 	$(DIST)/bin/ibtpo bench $(BENCH_ARGS) | tee .build-bench/ours.txt
 	$(DIST)/bin/ibtpo bench --decode $(BENCH_ARGS) | tee -a .build-bench/ours.txt
-	$(DIST)/bin/ibtpo bench --grpo --threads 1,2 | tee -a .build-bench/ours.txt
+	$(DIST)/bin/ibtpo bench --grpo --threads-list 1,2 | tee -a .build-bench/ours.txt
 	@echo "== ratios (libibtpo / best PyTorch variant, same run)"
 	@$(PYTHON) benchmarks/compare.py .build-bench/peers.txt .build-bench/ours.txt
 

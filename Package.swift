@@ -47,6 +47,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The CLI's --config FILE (YAML). Only the CLI target depends on it, never the core.
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .systemLibrary(name: "CBLIS", path: "Sources/CBLIS"),
@@ -60,7 +62,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "ibtpo",
-            dependencies: ["IBTPO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["IBTPO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Yams", package: "Yams")],
             swiftSettings: [.unsafeFlags(generic ? [] : ["-target-cpu", "haswell"])]
         ),
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),

@@ -9,13 +9,16 @@ import IBTPO
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "SFT then IB-TPO on a built-in task (countdown), with held-out evaluation before and after RL.")
-    @Option(help: "Worker threads.") var threads: Int = 2
-    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @OptionGroup var configOpts: ConfigOptions
+    @Option(help: "Worker threads.") var threads: Int = APIDefaults.trainer.threads
+    @Option(help: "Random seed.") var seed: UInt64 = APIDefaults.trainer.seed
     @Option(help: "Supervised warm-up steps.") var sftSteps: Int = 1500
     @Option(help: "IB-TPO steps.") var rlSteps: Int = 100
     @Option(help: "Held-out problems evaluated before and after RL.") var evalCount: Int = 256
     @Option(help: "Directory for the checkpoints, the log and the picture.") var out: String = "runs/demo"
 
+    /// The demo's recipe: every setting that is not the flags' default is given here, so
+    /// that a change of a library default does not change the demo silently.
     /// countdown: reach a target ≤ 99 from 4 numbers ≤ 10 with + − × ÷ (docs/tasks.md).
     static let task = ["--task", "countdown", "--option", "numbers=4", "--option", "max_number=10",
                        "--option", "max_target=99"]
@@ -34,8 +37,8 @@ struct Demo: ParsableCommand {
                                             "--eval-count", "0"]).run()
         print("\n== 2/3 IB-TPO from the SFT policy (\(rlSteps) steps; held-out eval before and after)")
         try Train.parse(Demo.task + common + [
-            "--algo", "ibtpo", "--init-from", sft, "--steps", "\(rlSteps)", "--seq", "96", "--max-new", "64",
-            "--minibatches", "4", "--eval-count", "\(evalCount)", "--eval-every", "\(rlSteps)", "--log", log, "--out", rl,
+            "--algo", "ibtpo", "--init-from", sft, "--steps", "\(rlSteps)", "--seq", "96", "--max-new-tokens", "64",
+            "--batch", "16", "--minibatches", "4", "--eval-count", "\(evalCount)", "--eval-every", "\(rlSteps)", "--log", log, "--out", rl,
         ]).run()
         print("\n== 3/3 picture")
         try Plot.parse([log, "--out", svg, "--smooth", "5"]).run()

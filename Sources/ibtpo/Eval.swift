@@ -3,17 +3,28 @@ import IBTPO
 
 /// Held-out evaluation settings shared by `sft`, `eval` and `train`.
 struct EvalOptions: ParsableArguments {
-    @Option(help: "Held-out (test split) problems to evaluate (0 = skip).") var evalCount: Int = 256
-    @Option(help: "Samples per problem for avg@k and pass@k (0 = greedy only).") var k: Int = 8
-    @Option(help: "Sampling temperature for avg@k.") var evalTemperature: Float = 0.7
-    @Option(help: "Top-k for avg@k (0 = off).") var evalTopK: Int = 20
-    @Option(help: "Top-p for avg@k (1 = off).") var evalTopP: Float = 0.95
-    @Option(help: "Evaluation seed.") var evalSeed: UInt64 = 12345
+    @Option(help: "Held-out (test split) problems to evaluate (0 = skip).") var evalCount: Int = APIDefaults.eval.count
+    @Option(help: "Samples per problem for avg@k and pass@k (0 = greedy only).") var k: Int = APIDefaults.eval.k
+    @Option(help: "Sampling temperature for avg@k.") var evalTemperature: Float = APIDefaults.eval.sampling.temperature
+    @Option(help: "Top-k for avg@k (0 = off).") var evalTopK: Int = APIDefaults.eval.sampling.topK
+    @Option(help: "Top-p for avg@k (1 = off).") var evalTopP: Float = APIDefaults.eval.sampling.topP
+    @Option(help: "Evaluation seed.") var evalSeed: UInt64 = APIDefaults.eval.seed
+
+    /// The sampling of the k samples, with completions of at most `maxNew` tokens.
+    func sampling(maxNew: Int) -> SamplingParams {
+        var s = APIDefaults.eval.sampling
+        (s.temperature, s.topK, s.topP, s.maxNewTokens) = (evalTemperature, evalTopK, evalTopP, maxNew)
+        return s
+    }
+
+    /// `--print-config` lines of the evaluation (`ibtpo_eval_config`).
+    func fields(maxNew: Int) -> [(String, String)] {
+        ConfigFields.eval(count: evalCount, k: k, sampling: sampling(maxNew: maxNew), seed: evalSeed)
+    }
 
     @discardableResult
     func run(_ trainer: Trainer, task: any TrainingTask, maxNew: Int) throws -> EvalResult {
-        let params = SamplingParams(temperature: evalTemperature, topK: evalTopK, topP: evalTopP, maxNewTokens: maxNew)
-        let r = try trainer.evaluate(task: task, count: evalCount, k: k, sampling: params, seed: evalSeed)
+        let r = try trainer.evaluate(task: task, count: evalCount, k: k, sampling: sampling(maxNew: maxNew), seed: evalSeed)
         var line = "eval (\(r.problems) held-out \(task.name) problems): greedy \(fmt(r.greedyAccuracy * 100, 1))%"
         if r.k > 0 {
             line += ", avg@\(r.k) \(fmt(r.avgAtK * 100, 1))%, pass@\(r.k) \(fmt(r.passAtK * 100, 1))% "
@@ -34,19 +45,28 @@ struct EvalOptions: ParsableArguments {
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "eval", abstract: "Evaluate a checkpoint on a task's held-out split: greedy accuracy, avg@k, pass@k.")
+        commandName: "eval", abstract: "Evaluate a checkpoint on a task's held-out split: greedy accuracy, avg@k, pass@k.",
+        discussion: "Completions may fill the context: at most --seq − 2 new tokens.")
+    @OptionGroup var configOpts: ConfigOptions
     @OptionGroup var opts: ModelOptions
     @OptionGroup var taskOpts: TaskOptions
     @OptionGroup var evalOpts: EvalOptions
     @Option(help: "Checkpoint to evaluate.") var checkpoint: String
-    @Option(help: "Context length (prompt + completion + 2).") var seq: Int = 96
+    @Option(help: seqHelp) var seq: Int = 0
+    @Flag(help: printConfigHelp) var printConfig = false
 
     func run() throws {
         try reportingErrors {
             let header = try Checkpoint.readHeader(path: checkpoint)
-            var cfg = TrainerConfig()
+            try opts.check(checkpoint: checkpoint, model: header.config)
+            guard seq >= 0 else { throw ValidationError("--seq must be ≥ 0") }
+            var cfg = APIDefaults.trainer
             cfg.model = header.config
-            cfg.batch = 1; cfg.seq = min(seq, header.config.maxSeq); cfg.threads = opts.threads
+            cfg.batch = 1; cfg.seq = seq > 0 ? min(seq, header.config.maxSeq) : header.config.maxSeq; cfg.threads = opts.threads
+            if printConfig {
+                printFields(ConfigFields.model(cfg.model) + ConfigFields.trainer(cfg) + evalOpts.fields(maxNew: cfg.seq - 2))
+                return
+            }
             let trainer = try Trainer(cfg)
             try Checkpoint.load(trainer, path: checkpoint)
             let task = try taskOpts.load(maxTokens: cfg.seq)
@@ -56,16 +76,22 @@ struct Eval: ParsableCommand {
     }
 }
 
-/// Sampling settings of the rollout commands (`sample`, `tree-bench`, `train`).
+/// Sampling settings of the rollout commands (`sample`, `tree-bench`, `train`), with the C
+/// API's defaults (`ibtpo_sampling_config_default`; `train`'s are `ibtpo_rl_config`'s sampling).
 struct SamplingOptions: ParsableArguments {
-    @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 0.7
-    @Option(help: "Sampling top-k (0 = off).") var topK: Int = 20
-    @Option(help: "Sampling top-p (1 = off).") var topP: Float = 0.95
-    @Option(help: "Maximum new tokens per response.") var maxNew: Int = 94
+    @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = APIDefaults.sampling.temperature
+    @Option(help: "Sampling top-k (0 = off).") var topK: Int = APIDefaults.sampling.topK
+    @Option(help: "Sampling top-p (1 = off).") var topP: Float = APIDefaults.sampling.topP
+    @Option(name: [.customLong("max-new-tokens"), .customLong("max-new")],
+            help: "Maximum new tokens per response (at most the context − 2).")
+    var maxNewTokens: Int = APIDefaults.sampling.maxNewTokens
 
     /// The parameters, with the completion capped to fit `maxSeq` after a short prompt.
     func params(maxSeq: Int) -> SamplingParams {
-        SamplingParams(temperature: temperature, topK: topK, topP: topP, maxNewTokens: max(1, min(maxNew, maxSeq - 2)))
+        var s = APIDefaults.sampling
+        (s.temperature, s.topK, s.topP) = (temperature, topK, topP)
+        s.maxNewTokens = max(1, min(maxNewTokens, maxSeq - 2))
+        return s
     }
 
     var summary: String { "T=\(fmt(Double(temperature), 2)) top-k \(topK) top-p \(fmt(Double(topP), 2))" }

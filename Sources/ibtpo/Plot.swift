@@ -6,6 +6,7 @@ import IBTPO
 struct Plot: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Draw the training curves of one or more runs (JSON Lines logs of 'ibtpo train') as an SVG.")
+    @OptionGroup var configOpts: ConfigOptions
     @Argument(help: "Log files written by 'ibtpo train --log'.") var logs: [String]
     @Option(help: "Output SVG file.") var out: String = "runs/curves.svg"
     @Option(help: "X axis: step or tokens (generated tokens, for matched-budget comparisons).") var x: String = "step"

@@ -5,28 +5,47 @@ import IBTPO
 struct SFT: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sft",
-        abstract: "Supervised warm-up: cross-entropy on reference completions of a task, then held-out evaluation.")
+        abstract: "Supervised warm-up: cross-entropy on reference completions of a task, then held-out evaluation.",
+        discussion: """
+        Rows are cut to each batch's longest problem, so --seq only bounds the problem length (and sizes the \
+        arena). The learning rate warms up over the first 5% of --steps, then decays by a cosine to lr/10 at \
+        --steps. The final evaluation lets completions fill the context (at most --seq − 2 new tokens).
+        """)
+    @OptionGroup var configOpts: ConfigOptions
     @OptionGroup var opts: ModelOptions
     @OptionGroup var taskOpts: TaskOptions
-    @Option(help: "Training steps.") var steps: Int = 600
-    @Option(help: "Sequences per step.") var batch: Int = 32
-    @Option(help: "Tokens per training sequence (prompt + completion + 2).") var seq: Int = 96
-    @Option(help: "Peak learning rate (warmup 5%, cosine to 10%).") var lr: Float = 3e-3
+    @Option(help: "Training steps (the cosine schedule's total_steps).") var steps: Int = APIDefaults.trainer.totalSteps
+    @Option(help: "Sequences per step.") var batch: Int = APIDefaults.trainer.batch
+    @Option(help: seqHelp) var seq: Int = 0
+    @Option(help: "Peak learning rate.") var lr: Float = APIDefaults.trainer.lr
     @Option(help: "Checkpoint to start from (same model config).") var initFrom: String?
     @Option(help: "Where to write the checkpoint.") var out: String = "runs/sft.ckpt"
     @OptionGroup var evalOpts: EvalOptions
+    @Flag(help: printConfigHelp) var printConfig = false
+
+    /// The trainer's config: the preset (max_seq raised to --seq) and the schedule of --steps.
+    func trainerConfig() throws -> TrainerConfig {
+        guard steps >= 1 else { throw ValidationError("--steps must be ≥ 1") }
+        guard seq >= 0 else { throw ValidationError("--seq must be ≥ 0") }
+        var cfg = APIDefaults.trainer
+        cfg.model = try opts.modelConfig()
+        cfg.model.maxSeq = max(cfg.model.maxSeq, seq)
+        cfg.batch = batch; cfg.seq = seq > 0 ? seq : cfg.model.maxSeq; cfg.threads = opts.threads; cfg.seed = opts.seed
+        cfg.lr = lr; cfg.minLR = lr / 10; cfg.warmup = max(1, steps / 20); cfg.totalSteps = steps
+        return cfg
+    }
 
     func run() throws {
         try reportingErrors {
-            guard steps >= 1 else { throw ValidationError("--steps must be ≥ 1") }
-            var cfg = TrainerConfig()
-            cfg.model = try opts.modelConfig()
-            cfg.model.maxSeq = max(cfg.model.maxSeq, seq)
-            cfg.batch = batch; cfg.seq = seq; cfg.threads = opts.threads; cfg.seed = opts.seed
-            cfg.lr = lr; cfg.minLR = lr / 10; cfg.warmup = max(1, steps / 20); cfg.totalSteps = steps
+            let cfg = try trainerConfig()
+            let seq = cfg.seq
+            if printConfig {
+                printFields(ConfigFields.model(cfg.model) + ConfigFields.trainer(cfg) + evalOpts.fields(maxNew: seq - 2))
+                return
+            }
             let task = try taskOpts.load(maxTokens: seq)
             let plan = try Trainer.plan(cfg)
-            print("sft: task \(task.name), model \(opts.model) (\(ParamLayout(cfg.model).parameterCount) parameters), "
+            print("sft: task \(task.name), model \(opts.modelName) (\(ParamLayout(cfg.model).parameterCount) parameters), "
                 + "batch \(batch) x seq \(seq), \(opts.threads) threads, \(steps) steps")
             print("memory plan: \(formatBytes(plan.totalBytes)) in one arena")
             let trainer = try Trainer(cfg)

@@ -4,6 +4,7 @@ import IBTPO
 struct Sample: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sample completions from a checkpoint for a task's problems and print them with their rewards.")
+    @OptionGroup var configOpts: ConfigOptions
     @OptionGroup var opts: ModelOptions
     @OptionGroup var taskOpts: TaskOptions
     @Option(help: "Checkpoint to sample from.") var checkpoint: String
@@ -13,13 +14,15 @@ struct Sample: ParsableCommand {
     @OptionGroup var sampling: SamplingOptions
     @Option(help: "Grow an IBTree with shape B0,L,K,B instead of independent samples, and print it as indented text.")
     var tree: String?
-    @Option(help: "Branching rule for --tree: ib, random, entropy or fixed.") var rule: String = "ib"
+    @Option(name: [.customLong("branch-rule"), .customLong("rule")], help: "Branching rule for --tree: ib, random, entropy or fixed.")
+    var branchRule: String = Train.ruleName(APIDefaults.rl.tree.rule)
 
     func run() throws {
         try reportingErrors {
             guard let sp = Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
             let header = try Checkpoint.readHeader(path: checkpoint)
-            var cfg = TrainerConfig()
+            try opts.check(checkpoint: checkpoint, model: header.config)
+            var cfg = APIDefaults.trainer
             cfg.model = header.config
             cfg.batch = 1; cfg.seq = 2; cfg.threads = opts.threads
             cfg.rolloutSlots = max(1, min(64, count * samples))
@@ -58,15 +61,15 @@ struct Sample: ParsableCommand {
     func printTrees(_ trainer: Trainer, task: any TrainingTask, problems: [Problem], shape: String,
                     params: SamplingParams) throws {
         let v = shape.split(separator: ",").compactMap { Int($0) }
-        var tc = TreeConfig()
+        var tc = APIDefaults.rl.tree
         (tc.initialBranches, tc.rounds, tc.topK, tc.branchWidth) = (v[0], v[1], v[2], v[3])
-        guard let r = ["ib": BranchRule.ib, "random": .random, "entropy": .entropy, "fixed": .fixed][rule] else {
-            throw ValidationError("--rule must be ib, random, entropy or fixed")
+        guard let r = Train.rules.first(where: { $0.name == branchRule }) else {
+            throw ValidationError("--branch-rule must be ib, random, entropy or fixed")
         }
-        tc.rule = r
+        tc.rule = r.rule
         guard let decoder = trainer.model.decoder else { throw ValidationError("no decoder") }
         let tok = trainer.tokenizer
-        let rl = RLConfig()
+        let rl = APIDefaults.rl.rl
         let batch = try TreeSampler.sample(decoder: decoder, prompts: problems.map { [tok.bos] + tok.encode($0.prompt) },
                                            delimiter: tok.encode(task.stepDelimiter), tree: tc, scoring: rl.ibScore, sampling: params,
                                            seed: opts.seed) { p, c in Double(task.reward(for: problems[p], completion: tok.decode(c))) }

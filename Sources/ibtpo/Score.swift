@@ -10,6 +10,7 @@ struct Score: ParsableCommand {
             of its first --count problems. Completions are scored with the EOS token appended, as the \
             sampler produces them.
             """)
+    @OptionGroup var configOpts: ConfigOptions
     @OptionGroup var opts: ModelOptions
     @OptionGroup var taskOpts: TaskOptions
     @Option(help: "Checkpoint to score with.") var checkpoint: String
@@ -25,7 +26,8 @@ struct Score: ParsableCommand {
             guard (prompt == nil) == (completion == nil) else { throw ValidationError("give both --prompt and --completion") }
             guard count >= 1 else { throw ValidationError("--count must be ≥ 1") }
             let header = try Checkpoint.readHeader(path: checkpoint)
-            var cfg = TrainerConfig()
+            try opts.check(checkpoint: checkpoint, model: header.config)
+            var cfg = APIDefaults.trainer
             cfg.model = header.config
             cfg.batch = 8; cfg.seq = header.config.maxSeq; cfg.threads = opts.threads; cfg.rolloutSlots = 0
             let trainer = try Trainer(cfg)

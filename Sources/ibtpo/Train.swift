@@ -7,35 +7,50 @@ struct Train: ParsableCommand {
         commandName: "train",
         abstract: "Online RL from an SFT checkpoint: GRPO (independent samples) or IB-TPO (IBTree + IB advantages).",
         discussion: """
-        Defaults are for the small CPU models of this project: lr 1e-4 (constant after a 5-step warm-up; the \
+        Defaults are the C API's (ibtpo_rl_config_default; --print-config shows them), chosen for the small CPU \
+        models of this project: lr 1e-4 (constant after a 5-step warm-up; the \
         paper's 1e-6 is for 1.7B–8B models, far too small to move a 1–5M-parameter policy in tens of steps), \
         ε = 0.2/0.2, β_KL = 0.001, β = 5, λ = 0.1 and the paper's sampling (T 0.7, top-k 20, top-p 0.95). \
         Baselines: clip-higher = --clip-high 0.28; entropy bonus = --entropy-coef 0.001.
         """)
+    @OptionGroup var configOpts: ConfigOptions
     @OptionGroup var opts: ModelOptions
     @OptionGroup var taskOpts: TaskOptions
-    @Option(help: "Algorithm: grpo or ibtpo.") var algo: String = "ibtpo"
-    @Option(help: "SFT checkpoint to start from (required).") var initFrom: String
+    @Option(help: "Algorithm: grpo or ibtpo.") var algo: String = APIDefaults.rl.algo.rawValue
+    @Option(help: "SFT checkpoint to start from (required).") var initFrom: String?
     @Option(help: "RL steps.") var steps: Int = 100
-    @Option(help: "Problems per step.") var prompts: Int = 8
-    @Option(help: "GRPO group size G.") var g: Int = 8
-    @Option(help: "IBTree shape B0,L,K,B.") var tree: String = "4,9,1,1"
-    @Option(help: "Branching rule: ib, random, entropy or fixed.") var rule: String = "ib"
+    @Option(name: [.customLong("prompts-per-step"), .customLong("prompts")], help: "Train problems per step.")
+    var promptsPerStep: Int = APIDefaults.rl.promptsPerStep
+    @Option(name: [.customLong("group-size"), .customLong("g")], help: "GRPO group size G (samples per prompt).")
+    var groupSize: Int = APIDefaults.rl.groupSize
+    @Option(help: "IBTree shape B0,L,K,B (tree_b0, tree_l, tree_k, tree_b).") var tree: String = Train.treeShape(APIDefaults.rl.tree)
+    @Option(name: [.customLong("branch-rule"), .customLong("rule")], help: "Branching rule: ib, random, entropy or fixed.")
+    var branchRule: String = Train.ruleName(APIDefaults.rl.tree.rule)
+    @Option(help: "Depth up to which the fixed rule expands every node.") var fixedMaxDepth: Int = APIDefaults.rl.tree.fixedMaxDepth
     @Option(help: "Whether the root is expandable in rounds 2...L (docs/algorithm.md §4 [choice]): true or false.")
-    var expandRoot: Bool = true
-    @Option(help: "IB trade-off β.") var beta: Double = 5
-    @Option(help: "Weight λ of A_IB.") var lambda: Double = 0.1
-    @Option(help: "PPO clip ε_low.") var clipLow: Double = 0.2
-    @Option(help: "PPO clip ε_high (0.28 = clip-higher).") var clipHigh: Double = 0.2
-    @Option(help: "β_KL to the frozen SFT policy.") var kl: Double = 0.001
-    @Option(help: "Entropy bonus coefficient.") var entropyCoef: Double = 0
-    @Option(help: "Peak learning rate.") var lr: Float = 1e-4
-    @Option(help: "Optimisation epochs per batch.") var epochs: Int = 1
-    @Option(help: "Optimiser minibatches per epoch.") var minibatches: Int = 1
-    @Option(help: "Rows per forward/backward chunk (gradient accumulation).") var batch: Int = 16
-    @Option(help: "Positions per row (0 = the model's max_seq).") var seq: Int = 0
+    var expandRoot: Bool = APIDefaults.rl.tree.expandRoot
+    @Option(help: "IB trade-off β.") var beta: Double = APIDefaults.rl.rl.beta
+    @Option(help: "Weight λ of A_IB.") var lambda: Double = APIDefaults.rl.rl.lambda
+    @Option(help: "PPO clip ε_low.") var clipLow: Double = APIDefaults.rl.rl.clipLow
+    @Option(help: "PPO clip ε_high (0.28 = clip-higher).") var clipHigh: Double = APIDefaults.rl.rl.clipHigh
+    @Option(name: [.customLong("kl-coef"), .customLong("kl")], help: "β_KL to the frozen SFT policy.")
+    var klCoef: Double = APIDefaults.rl.rl.klCoef
+    @Option(help: "Entropy bonus coefficient.") var entropyCoef: Double = APIDefaults.rl.rl.entropyCoef
+    @Option(help: "Loss normaliser: token_mean (DAPO), sequence_mean (GRPO) or constant (Dr. GRPO).")
+    var lossAggregation: String = Train.aggregationName(APIDefaults.rl.rl.aggregation)
+    @Option(help: "π̄ form: length_normalized (exp of the mean token log-prob) or product.")
+    var pibarForm: String = APIDefaults.rl.rl.piBarForm == .product ? "product" : "length_normalized"
+    @Option(help: "r(c) when p̂(parent) = 0.") var ratioWhenParentZero: Double = APIDefaults.rl.rl.ratioWhenParentZero
+    @Option(help: "Scale A(s) by 1/√n(s): true or false.") var sqrtNWeighting: Bool = APIDefaults.rl.rl.sqrtNWeighting
+    @Option(help: "Clear the AdamW moments and the step counter at the start of RL: true or false.")
+    var resetOptimizer: Bool = APIDefaults.rl.resetOptimizer
+    @Option(help: "Learning rate (constant after a 5-step warm-up).") var lr: Float = APIDefaults.rlLearningRate
+    @Option(help: "Optimisation epochs per batch.") var epochs: Int = APIDefaults.rl.rl.epochs
+    @Option(help: "Optimiser minibatches per epoch.") var minibatches: Int = APIDefaults.rl.rl.minibatches
+    @Option(help: "Rows per forward/backward chunk (gradient accumulation).") var batch: Int = APIDefaults.trainer.batch
+    @Option(help: seqHelp) var seq: Int = 0
     @OptionGroup var samplingOpts: SamplingOptions
-    @Option(help: "GRPO runs: IB probe tree every N steps (0 = never).") var probeEvery: Int = 5
+    @Option(help: "GRPO runs: IB probe tree every N steps (0 = never).") var probeEvery: Int = APIDefaults.rl.probeEvery
     @Option(help: "Stop once this many tokens have been generated (0 = no budget).") var tokenBudget: Int = 0
     @Option(help: "JSON Lines log of per-step metrics.") var log: String?
     @Option(help: "Held-out evaluation every N steps (0 = only at the end; needs --eval-count > 0).") var evalEvery: Int = 0
@@ -46,39 +61,79 @@ struct Train: ParsableCommand {
     @Option(help: "Stop after this RL step as if interrupted (0 = run to --steps); continue with --resume.")
     var stopAfter: Int = 0
     @OptionGroup var evalOpts: EvalOptions
+    @Flag(help: printConfigHelp) var printConfig = false
+
+    static let rules: [(name: String, rule: BranchRule)] = [("ib", .ib), ("random", .random), ("entropy", .entropy), ("fixed", .fixed)]
+    static func ruleName(_ r: BranchRule) -> String { rules.first { $0.rule == r }?.name ?? "ib" }
+    static func aggregationName(_ a: LossAggregation) -> String {
+        switch a { case .tokenMean: "token_mean"; case .sequenceMean: "sequence_mean"; case .constant: "constant" }
+    }
+    static func treeShape(_ t: TreeConfig) -> String { "\(t.initialBranches),\(t.rounds),\(t.topK),\(t.branchWidth)" }
 
     func parseTree() throws -> TreeConfig {
-        let v = tree.split(separator: ",").compactMap { Int($0) }
-        guard v.count == 4, v.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--tree expects B0,L,K,B") }
-        var tc = TreeConfig()
-        (tc.initialBranches, tc.rounds, tc.topK, tc.branchWidth) = (v[0], v[1], v[2], v[3])
-        guard let r = ["ib": BranchRule.ib, "random": .random, "entropy": .entropy, "fixed": .fixed][rule] else {
-            throw ValidationError("--rule must be ib, random, entropy or fixed")
+        let v = tree.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
+        guard v.count == 4, v.allSatisfy({ ($0 ?? 0) >= 1 }) else { throw ValidationError("--tree expects B0,L,K,B") }
+        var tc = APIDefaults.rl.tree
+        (tc.initialBranches, tc.rounds, tc.topK, tc.branchWidth) = (v[0]!, v[1]!, v[2]!, v[3]!)
+        guard let r = Train.rules.first(where: { $0.name == branchRule }) else {
+            throw ValidationError("--branch-rule must be ib, random, entropy or fixed")
         }
-        tc.rule = r
+        tc.rule = r.rule
+        tc.fixedMaxDepth = fixedMaxDepth
         tc.expandRoot = expandRoot
         return tc
     }
 
+    /// The RL and trainer configs of this run for the checkpoint's `model` (nil: no
+    /// checkpoint, for --print-config; --seq then prints as given and nothing is capped).
+    func configs(model: ModelConfig?) throws -> (RLTrainerConfig, TrainerConfig) {
+        guard let algorithm = RLAlgorithm(rawValue: algo) else { throw ValidationError("--algo must be grpo or ibtpo") }
+        guard steps >= 1 else { throw ValidationError("--steps must be ≥ 1") }
+        guard seq >= 0 else { throw ValidationError("--seq must be ≥ 0") }
+        var rc = APIDefaults.rl
+        rc.algo = algorithm; rc.groupSize = groupSize; rc.promptsPerStep = promptsPerStep; rc.tree = try parseTree()
+        rc.probeTree.expandRoot = expandRoot
+        rc.rl.beta = beta; rc.rl.lambda = lambda; rc.rl.clipLow = clipLow; rc.rl.clipHigh = clipHigh
+        rc.rl.klCoef = klCoef; rc.rl.entropyCoef = entropyCoef; rc.rl.epochs = epochs; rc.rl.minibatches = minibatches
+        rc.probeEvery = probeEvery; rc.seed = opts.seed
+        guard let agg = ["token_mean": LossAggregation.tokenMean, "sequence_mean": .sequenceMean,
+                         "constant": .constant(nil)][lossAggregation] else {
+            throw ValidationError("--loss-aggregation must be token_mean, sequence_mean or constant")
+        }
+        guard let form = ["length_normalized": PiBarForm.lengthNormalized, "product": .product][pibarForm] else {
+            throw ValidationError("--pibar-form must be length_normalized or product")
+        }
+        rc.rl.aggregation = agg; rc.rl.piBarForm = form; rc.rl.ratioWhenParentZero = ratioWhenParentZero
+        rc.rl.sqrtNWeighting = sqrtNWeighting; rc.resetOptimizer = resetOptimizer
+        let maxSeq = model?.maxSeq ?? seq
+        let T = seq > 0 ? min(seq, maxSeq) : maxSeq
+        rc.sampling = samplingOpts.params(maxSeq: model == nil ? maxNewTokensUncapped : T)
+        var cfg = APIDefaults.trainer
+        if let model { cfg.model = model }
+        cfg.batch = batch; cfg.seq = T; cfg.threads = opts.threads; cfg.seed = opts.seed
+        cfg.lr = lr; cfg.minLR = lr; cfg.warmup = min(5, steps); cfg.totalSteps = steps * epochs * minibatches
+        cfg.rolloutSlots = max(promptsPerStep * rc.trajectoriesPerPrompt,
+                               algorithm == .grpo ? min(rc.probePrompts, promptsPerStep) * rc.probeTree.trajectoriesPerPrompt : 0,
+                               min(64, max(1, evalOpts.evalCount)))
+        rc.schedule = cfg.schedule   // what nil would mean (the trainer's schedule), stated so the C view shows lr
+        return (rc, cfg)
+    }
+
+    /// Without a checkpoint the sampling is not capped by a context.
+    var maxNewTokensUncapped: Int { samplingOpts.maxNewTokens + 2 }
+
     func run() throws {
         try reportingErrors {
-            guard let algorithm = RLAlgorithm(rawValue: algo) else { throw ValidationError("--algo must be grpo or ibtpo") }
-            guard steps >= 1 else { throw ValidationError("--steps must be ≥ 1") }
-            let header = try Checkpoint.readHeader(path: initFrom)
-            var rc = RLTrainerConfig()
-            rc.algo = algorithm; rc.groupSize = g; rc.promptsPerStep = prompts; rc.tree = try parseTree()
-            rc.rl.beta = beta; rc.rl.lambda = lambda; rc.rl.clipLow = clipLow; rc.rl.clipHigh = clipHigh
-            rc.rl.klCoef = kl; rc.rl.entropyCoef = entropyCoef; rc.rl.epochs = epochs; rc.rl.minibatches = minibatches
-            rc.probeEvery = probeEvery; rc.seed = opts.seed
-            let maxSeq = header.config.maxSeq
-            let T = seq > 0 ? min(seq, maxSeq) : maxSeq
-            rc.sampling = samplingOpts.params(maxSeq: T)
-            var cfg = TrainerConfig()
-            cfg.model = header.config; cfg.batch = batch; cfg.seq = T; cfg.threads = opts.threads; cfg.seed = opts.seed
-            cfg.lr = lr; cfg.minLR = lr; cfg.warmup = min(5, steps); cfg.totalSteps = steps * epochs * minibatches
-            cfg.rolloutSlots = max(prompts * rc.trajectoriesPerPrompt,
-                                   algorithm == .grpo ? min(rc.probePrompts, prompts) * rc.probeTree.trajectoriesPerPrompt : 0,
-                                   min(64, max(1, evalOpts.evalCount)))
+            let header = try initFrom.map { try Checkpoint.readHeader(path: $0) }
+            if let initFrom, let header { try opts.check(checkpoint: initFrom, model: header.config) }
+            let (rc, cfg) = try configs(model: header?.config)
+            if printConfig {
+                printFields((header == nil ? [] : ConfigFields.model(cfg.model)) + ConfigFields.trainer(cfg) + ConfigFields.rl(rc)
+                    + evalOpts.fields(maxNew: rc.sampling.maxNewTokens))
+                return
+            }
+            guard let initFrom else { throw ValidationError("give the SFT checkpoint to start from: --init-from FILE") }
+            let T = cfg.seq, prompts = promptsPerStep
             let task = try taskOpts.load(maxTokens: T)
             let trainer = try Trainer(cfg)
             try Checkpoint.load(trainer, path: initFrom)

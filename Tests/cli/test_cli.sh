@@ -4,6 +4,7 @@
 # Usage: Tests/cli/test_cli.sh path/to/ibtpo
 set -u
 BIN="${1:-dist/bin/ibtpo}"
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 TMP="$(mktemp -d /tmp/ibtpo-cli-XXXXXX)"
 trap 'rm -rf "$TMP"' EXIT
 pass=0; fail=0
@@ -36,13 +37,13 @@ check "sample prints completions" 0 "sample 0: reward" -- "$BIN" sample --checkp
 check "sample --tree prints a tree" 0 "trajectories" -- "$BIN" sample --checkpoint "$TMP/a.ckpt" --task add --option digits=2 --count 1 --tree 2,3,1,1
 check "train writes the JSONL log" 0 "train step 1/1" -- \
     "$BIN" train --algo ibtpo --init-from "$TMP/a.ckpt" --task add --option digits=2 --steps 1 --prompts 2 --tree 2,2,1,1 \
-    --seq 64 --max-new 40 --batch 8 --eval-count 0 --log "$TMP/log.jsonl" --out "$TMP/rl.ckpt"
+    --seq 64 --max-new-tokens 40 --batch 8 --eval-count 0 --log "$TMP/log.jsonl" --out "$TMP/rl.ckpt"
 check "log has one JSON line with the metrics" 0 '"eff_rate"' -- cat "$TMP/log.jsonl"
 check "plot draws the log as SVG" 0 "wrote .*curves.svg: 1 run" -- "$BIN" plot "$TMP/log.jsonl" --out "$TMP/curves.svg"
 check "the SVG has the panels" 0 "Eff-Rate" -- cat "$TMP/curves.svg"
 # Resume: 3 steps straight == 1 step, then --resume for the rest (bit-identical checkpoints).
-rl_args=(--algo ibtpo --init-from "$TMP/a.ckpt" --task add --option digits=2 --prompts 2 --tree 2,2,1,1 --minibatches 2
-         --seq 64 --max-new 40 --batch 8 --eval-count 0)
+rl_args=(--algo ibtpo --init-from "$TMP/a.ckpt" --task add --option digits=2 --prompts-per-step 2 --tree 2,2,1,1
+         --minibatches 2 --seq 64 --max-new-tokens 40 --batch 8 --eval-count 0)
 check "train 3 steps straight" 0 "train step 3/3" -- "$BIN" train "${rl_args[@]}" --steps 3 --out "$TMP/straight.ckpt"
 check "train stops after step 1" 0 "stopped after RL step 1" -- \
     "$BIN" train "${rl_args[@]}" --steps 3 --stop-after 1 --out "$TMP/part.ckpt" --log "$TMP/part.jsonl"
@@ -61,6 +62,104 @@ check "demo runs the whole pipeline (short settings)" 0 "after SFT \+ IB-TPO" --
 check "demo wrote log, picture and checkpoints" 0 "curves.svg" -- ls "$TMP/demo"
 head -c 300 "$TMP/a.ckpt" > "$TMP/cut.ckpt"
 check "truncated checkpoint is rejected" 4 "checksum|truncated|short" -- "$BIN" eval --checkpoint "$TMP/cut.ckpt" --task add
+
+# ---- One config path: defaults, --config FILE, old spellings, --model ----------------------
+# check_line NAME EXPECTED_STATUS PATTERN -- command...: as check, and the output is one line.
+check_line() {
+    local name="$1" want="$2" pattern="$3"; shift 4
+    "$@" > "$TMP/out" 2>&1
+    local got=$? lines; lines=$(wc -l < "$TMP/out")
+    if [ "$got" = "$want" ] && [ "$lines" = 1 ] && grep -qE -- "$pattern" "$TMP/out"; then
+        echo "ok   $name (exit $got, one line)"; pass=$((pass + 1))
+    else
+        echo "FAIL $name: exit $got (want $want), $lines lines (want 1):"; sed 's/^/     /' "$TMP/out" | head -20; fail=$((fail + 1))
+    fi
+}
+# (a) Every default the CLI hands to the library equals the C default (read through the
+# Python binding, which takes its defaults from the *_default() fillers). Keys the command
+# derives from its other options are skipped, each for the reason given.
+export PYTHONPATH="$ROOT/bindings/python${PYTHONPATH:+:$PYTHONPATH}"
+export IBTPO_LIBRARY="${IBTPO_LIBRARY:-$ROOT/dist/lib/libibtpo.so}"
+if python3 -c 'import ibtpo' 2>/dev/null; then
+    "$BIN" train --print-config > "$TMP/train.cfg"
+    # train: seq 0 = the checkpoint's max_seq; --lr is the RL lr (rl.lr), so the trainer's
+    # schedule is constant after 5 warm-up steps over --steps; rollout slots fit the run.
+    check "train --print-config: defaults equal the C defaults" 0 "keys equal to the C defaults" -- \
+        python3 "$ROOT/Tests/cli/compare_defaults.py" "$TMP/train.cfg" trainer.seq trainer.lr trainer.min_lr \
+        trainer.warmup_steps trainer.total_steps trainer.rollout_slots
+    "$BIN" sft --print-config > "$TMP/sft.cfg"
+    # sft: seq 0 = the model's max_seq (the preset's); warm-up 5% of --steps and min_lr lr/10
+    # (the CLI's schedule rule); the final evaluation fills the context (seq - 2 new tokens).
+    check "sft --print-config: defaults equal the C defaults" 0 "keys equal to the C defaults" -- \
+        python3 "$ROOT/Tests/cli/compare_defaults.py" "$TMP/sft.cfg" trainer.seq trainer.min_lr trainer.warmup_steps \
+        eval.sampling.max_new_tokens
+    check "the comparison sees a changed default" 1 "MISMATCH rl.sampling.max_new_tokens: CLI 94" -- bash -c \
+        "'$BIN' train --print-config --max-new-tokens 94 > '$TMP/t94.cfg' && python3 '$ROOT/Tests/cli/compare_defaults.py' \
+        '$TMP/t94.cfg' trainer.seq trainer.lr trainer.min_lr trainer.warmup_steps trainer.total_steps trainer.rollout_slots"
+    want=$(python3 -c 'import ibtpo; print(ibtpo.SamplingConfig().max_new_tokens)')
+    check "sample --help shows the C default of --max-new-tokens ($want)" 0 "\\(default: $want\\)" -- \
+        bash -c "'$BIN' sample --help | grep -A2 -- '--max-new-tokens'"
+else
+    echo "skip defaults vs C: the Python binding cannot load $IBTPO_LIBRARY (make lib)"
+fi
+check "--help documents --seq's one meaning" 0 "Tokens per sequence, prompt \+ completion" -- "$BIN" eval --help
+# (b) --config FILE: read, and the command line overrides it.
+cat > "$TMP/run.yaml" <<'YAML'
+# every key is a long option of the subcommand, with - or _
+prompts_per_step: 3
+max-new-tokens: 33
+kl_coef: 0.01
+expand_root: false
+branch_rule: entropy
+option: [digits=2]
+YAML
+"$BIN" train --config "$TMP/run.yaml" --print-config > "$TMP/file.cfg" 2>&1
+check "config file is read" 0 "rl.prompts_per_step = 3" -- cat "$TMP/file.cfg"
+check "config file: values of every kind" 0 "rl.branch_rule = entropy" -- \
+    bash -c "grep -q 'rl.sampling.max_new_tokens = 33' '$TMP/file.cfg' && grep -q 'rl.kl_coef = 0.01' '$TMP/file.cfg' \
+    && grep -q 'rl.expand_root = 0' '$TMP/file.cfg' && cat '$TMP/file.cfg'"
+check "command line overrides the file" 0 "rl.prompts_per_step = 5" -- \
+    "$BIN" train --config "$TMP/run.yaml" --prompts-per-step 5 --print-config
+check "command line overrides the file under an old spelling" 0 "rl.sampling.max_new_tokens = 21" -- \
+    "$BIN" train --config="$TMP/run.yaml" --max-new 21 --print-config
+printf 'option: [digits=3]\ncount: 1\n' > "$TMP/score.yaml"
+check "the file's repeatable options come first (digits=1 from the command line wins)" 0 "prompt \"[0-9]\+[0-9]\\\\n" -- \
+    "$BIN" score --config "$TMP/score.yaml" --checkpoint "$TMP/a.ckpt" --option digits=1
+check "examples/train.yaml is a valid config" 0 "rl.algo = ibtpo" -- \
+    "$BIN" train --config "$ROOT/examples/train.yaml" --print-config
+check "a config runs a subcommand" 0 "train step 1/1" -- \
+    "$BIN" train --config "$ROOT/examples/train.yaml" --init-from "$TMP/a.ckpt" --option digits=2 --steps 1 \
+    --prompts-per-step 2 --tree 2,2,1,1 --seq 64 --max-new-tokens 40 --batch 8 --eval-count 0 --out "$TMP/cfgrun.ckpt" \
+    --log "$TMP/cfgrun.jsonl"
+# (c) errors: one line naming the file and the key, exit status 64.
+printf 'prompts_per_step: 3\nnope: 1\n' > "$TMP/unknown.yaml"
+check_line "config: unknown key" 64 "unknown.yaml: key 'nope': unknown option for 'ibtpo train'" -- \
+    "$BIN" train --config "$TMP/unknown.yaml" --print-config
+printf 'steps: ten\n' > "$TMP/type.yaml"
+check_line "config: wrong type" 64 "type.yaml: key 'steps': The value 'ten' is invalid" -- \
+    "$BIN" train --config "$TMP/type.yaml" --print-config
+printf 'tokens: 1\n' > "$TMP/flag.yaml"
+check_line "config: a flag takes true or false" 64 "flag.yaml: key 'tokens': a flag takes true or false" -- \
+    "$BIN" score --config "$TMP/flag.yaml" --checkpoint "$TMP/a.ckpt"
+printf 'steps: [1, 2]\n' > "$TMP/list.yaml"
+check_line "config: a list for a single value" 64 "list.yaml: key 'steps': a list is only allowed" -- \
+    "$BIN" sft --config "$TMP/list.yaml"
+printf 'steps: [\n' > "$TMP/broken.yaml"
+check_line "config: not YAML" 64 "broken.yaml: not valid YAML" -- "$BIN" sft --config "$TMP/broken.yaml"
+check_line "config: missing file" 64 "cannot open .*none.yaml" -- "$BIN" sft --config "$TMP/none.yaml"
+# (d) old spellings still work.
+check "old spellings: --prompts --g --rule --kl --max-new" 0 "rl.group_size = 5" -- bash -c \
+    "'$BIN' train --print-config --prompts 3 --g 5 --rule random --kl 0.5 --max-new 33 | tee '$TMP/old.cfg' | grep group_size \
+    && grep -q 'rl.prompts_per_step = 3' '$TMP/old.cfg' && grep -q 'rl.branch_rule = random' '$TMP/old.cfg' \
+    && grep -q 'rl.kl_coef = 0.5' '$TMP/old.cfg' && grep -q 'rl.sampling.max_new_tokens = 33' '$TMP/old.cfg'"
+check "sample --rule (old spelling of --branch-rule)" 0 "trajectories" -- \
+    "$BIN" sample --checkpoint "$TMP/a.ckpt" --task add --option digits=2 --count 1 --tree 2,2,1,1 --rule random --max-new 20
+check "bench --threads is --threads-list" 64 "threads-list expects comma-separated integers" -- "$BIN" bench --threads 1,x
+# --model where the checkpoint decides the model.
+check "--model naming the checkpoint's model is accepted" 0 "greedy" -- \
+    "$BIN" eval --checkpoint "$TMP/a.ckpt" --model tiny --task add --option digits=2 --seq 48 --eval-count 4 --k 0
+check "--model naming another model is an error" 64 "--model small differs from the model of" -- \
+    "$BIN" eval --checkpoint "$TMP/a.ckpt" --model small --task add --option digits=2 --eval-count 4
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -6,7 +6,9 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure training tokens/s (forward + backward + AdamW) against the BLIS sgemm peak of the same run.")
     @Option(help: "Comma-separated presets to measure.") var models: String = "tiny,small"
-    @Option(help: "Comma-separated thread counts.") var threads: String = "1,2"
+    @OptionGroup var configOpts: ConfigOptions
+    @Option(name: [.customLong("threads-list"), .customLong("threads")], help: "Comma-separated thread counts, e.g. 1,2.")
+    var threadsList: String = "1,2"
     @Option(help: "Timed steps per measurement.") var steps: Int = 10
     @Option(help: "Repeats (median is reported).") var repeats: Int = 3
     @Flag(help: "Also measure the tiny model's individual matmul shapes.") var gemm = false
@@ -17,7 +19,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let presets = models.split(separator: ",").map(String.init)
-        let counts = threads.split(separator: ",").compactMap { Int($0) }
+        let counts = try intList(threadsList, "--threads-list")
         print("libibtpo \(LibraryVersion.string) bench, BLIS \(BLISInfo.version) (\(BLISInfo.architecture))")
         do {
             if grpo {

@@ -6,20 +6,22 @@ struct TreeBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tree-bench",
         abstract: "Token efficiency of IBTree and the other branching rules against independent sampling, on a checkpoint.")
+    @OptionGroup var configOpts: ConfigOptions
     @OptionGroup var opts: ModelOptions
     @OptionGroup var taskOpts: TaskOptions
     @Option(help: "Checkpoint of the policy (e.g. an SFT'd countdown model).") var checkpoint: String
     @Option(help: "Prompts to sample.") var prompts: Int = 64
-    @Option(help: "Tree shape B0,L,K,B.") var tree: String = "4,9,1,1"
+    @Option(help: "Tree shape B0,L,K,B.") var tree: String = Train.treeShape(APIDefaults.rl.tree)
     @OptionGroup var samplingOpts: SamplingOptions
-    @Option(help: "Whether the root is an expandable node (docs/algorithm.md §4 [choice]): true or false.") var expandRoot: Bool = true
+    @Option(help: "Whether the root is an expandable node (docs/algorithm.md §4 [choice]): true or false.") var expandRoot: Bool = APIDefaults.rl.tree.expandRoot
 
     func run() throws {
         try reportingErrors {
             let shape = tree.split(separator: ",").compactMap { Int($0) }
             guard shape.count == 4 else { throw ValidationError("--tree expects B0,L,K,B") }
             let header = try Checkpoint.readHeader(path: checkpoint)
-            var cfg = TrainerConfig()
+            try opts.check(checkpoint: checkpoint, model: header.config)
+            var cfg = APIDefaults.trainer
             cfg.model = header.config
             cfg.batch = 1; cfg.seq = 2; cfg.threads = opts.threads
             cfg.rolloutSlots = 8 * max(12, shape[0] + (shape[1] - 1) * shape[2] * shape[3])
