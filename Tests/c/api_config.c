@@ -90,14 +90,22 @@ void test_defaults(void) {
            (int)r.epochs, (int)r.minibatches, (double)r.lr, (int)r.reset_optimizer, (int)r.probe_every,
            (unsigned long long)r.seed, (int)r.expand_root);
     {
-        /* Not promised by the header, but worth knowing: do the default configs work together? */
+        /* Do the default configs work together? The header's rl_begin rules decide: it fails if
+         * prompts_per_step x G exceeds the rollout slots or if sampling.max_new_tokens + 1 >= seq. */
         ibtpo_trainer *dt = NULL;
         ibtpo_task *dk = NULL;
         ibtpo_trainer_create(&c, &dt);
         ibtpo_task_create_builtin("add", NULL, 1, &dk);
-        ibtpo_status ds = dt && dk ? ibtpo_trainer_rl_begin(dt, dk, &r, NULL) : IBTPO_ERR_INVALID_ARGUMENT;
-        note("default trainer config + default rl config: rl_begin -> %s%s%s", ibtpo_status_string(ds), ds ? ": " : "",
-             ds ? ibtpo_last_error(dt) : "");
+        ibtpo_status ds = dt && dk ? ibtpo_trainer_rl_begin(dt, dk, &r, NULL) : IBTPO_ERR_INTERNAL;
+        int64_t G = r.algo == IBTPO_ALGO_GRPO ? r.group_size : r.tree_b0 + (int64_t)(r.tree_l - 1) * r.tree_k * r.tree_b;
+        int fits_seq = r.sampling.max_new_tokens + 1 < c.seq, fits_slots = (int64_t)r.prompts_per_step * G <= c.rollout_slots;
+        const char *de = dt ? ibtpo_last_error(dt) : "";
+        int named = (!fits_seq && contains_ci(de, "max_new_tokens")) || (!fits_slots && contains_ci(de, "slots"));
+        checkf(fits_seq && fits_slots ? ds == IBTPO_OK : ds == ERR_ARG && named,
+               "default trainer config + default rl config: rl_begin -> %s%s%.200s (the header's rules: %d prompts x G %lld "
+               "%s %d rollout slots, max_new_tokens %d + 1 %s seq %d)", ibtpo_status_string(ds), ds ? ": " : "", ds ? de : "",
+               (int)r.prompts_per_step, (long long)G, fits_slots ? "<=" : ">", (int)c.rollout_slots,
+               (int)r.sampling.max_new_tokens, fits_seq ? "<" : ">=", (int)c.seq);
         ibtpo_trainer_free(dt);
         ibtpo_task_free(dk);
     }

@@ -287,9 +287,8 @@ void test_rl(ibtpo_trainer *t, ibtpo_trainer *noslots) {
                "  ... measures IB-Score %.4g and Cov %.4g on the probe tree (finite), %lld trajectories "
                "(%lld reward calls incl. the probe's leaves)", m.ib_score, m.ib_cov, (long long)m.trajectories,
                (long long)rs.calls);
-        ibtpo_status ps8 = ibtpo_trainer_rl_begin(t, task, &cp, NULL);
-        note("rl_begin(GRPO, probe_every 1) with 8 rollout slots: %s \"%s\"", ibtpo_status_string(ps8),
-             ps8 ? ibtpo_last_error(t) : "");
+        check_err(ibtpo_trainer_rl_begin(t, task, &cp, NULL), ERR_ARG,
+                  "rl_begin(GRPO, probe_every 1) with 8 rollout slots (the probe tree needs 2 x 12)", t, "probe&slots");
         ibtpo_trainer_free(pt);
     }
 
