@@ -80,7 +80,7 @@ help:
 	@echo "  test          swift test + header-check + C tests (shared and static) + misuse sweep + two-trainers test"
 	@echo "                + examples + install/pkg-config check + abi-check + valgrind (VALGRIND_IN_TEST=0 to skip)"
 	@echo "                + Python tests (if bindings/python/tests)"
-	@echo "  c-test        Tests/c/test_api.c against libibtpo.so and libibtpo.a"
+	@echo "  c-test        test_api (Tests/c/test_api_main.c + api_*.c) against libibtpo.so and libibtpo.a"
 	@echo "  misuse-test   Tests/c/test_misuse.c: every function with NULLs, bad sizes and struct sizes (.so and .a)"
 	@echo "  two-trainers-test  Tests/c/test_two_trainers.c: two trainers on two pthreads == one alone, bit for bit"
 	@echo "  examples      build examples/c via pkg-config from a scratch install, run it briefly (EXAMPLE_ARGS); run examples/python"
@@ -230,17 +230,25 @@ test: check-blis $(TEST_TARGETS)
 swift-test: check-blis
 	$(SWIFT) test -c release -Xswiftc -enable-testing --disable-swift-testing --scratch-path .build-test
 
-# Each C test (Tests/c/test_*.c, sharing Tests/c/test_util.h) is built twice: against the
-# shared library and against the static archive.
+# Each C test is built twice: against the shared library and against the static archive.
+# test_api is Tests/c/test_api_main.c plus its sections Tests/c/api_*.c (sharing api_common.h);
+# the others are one file each; all link Tests/c/test_util.c (the check counters).
 C_TESTS := test_api test_misuse test_two_trainers
+test_api_SRCS := Tests/c/test_api_main.c $(sort $(wildcard Tests/c/api_*.c)) Tests/c/test_util.c
+test_misuse_SRCS := Tests/c/test_misuse.c Tests/c/test_util.c
+test_two_trainers_SRCS := Tests/c/test_two_trainers.c Tests/c/test_util.c
+C_TEST_HEADERS := Tests/c/test_util.h Tests/c/api_common.h include/ibtpo.h
 
-$(CTEST_DIR)/%_shared: Tests/c/%.c Tests/c/test_util.h include/ibtpo.h $(DIST)/lib/libibtpo.so
+define c_test_rules
+$(CTEST_DIR)/$(1)_shared: $$($(1)_SRCS) $(C_TEST_HEADERS) $(DIST)/lib/libibtpo.so
 	@mkdir -p $(CTEST_DIR)
-	$(CC) $(CWARN) -O1 -g -Iinclude $< -o $@ -L$(DIST)/lib -libtpo -Wl,-rpath,$(CURDIR)/$(DIST)/lib -lm -pthread
+	$$(CC) $$(CWARN) -O1 -g -Iinclude $$($(1)_SRCS) -o $$@ -L$(DIST)/lib -libtpo -Wl,-rpath,$(CURDIR)/$(DIST)/lib -lm -pthread
 
-$(CTEST_DIR)/%_static: Tests/c/%.c Tests/c/test_util.h include/ibtpo.h $(DIST)/lib/libibtpo.a
+$(CTEST_DIR)/$(1)_static: $$($(1)_SRCS) $(C_TEST_HEADERS) $(DIST)/lib/libibtpo.a
 	@mkdir -p $(CTEST_DIR)
-	$(CC) $(CWARN) -O1 -g -Iinclude $< -o $@ $(DIST)/lib/libibtpo.a $(STATIC_LIBS)
+	$$(CC) $$(CWARN) -O1 -g -Iinclude $$($(1)_SRCS) -o $$@ $(DIST)/lib/libibtpo.a $(STATIC_LIBS)
+endef
+$(foreach t,$(C_TESTS),$(eval $(call c_test_rules,$(t))))
 
 # Runs $(1) against both libraries; prints everything but the "ok" lines (notes, failures, summary).
 define run_c_test
@@ -263,15 +271,15 @@ misuse-test: lib
 two-trainers-test: lib
 	$(call run_c_test,test_two_trainers)
 
-# Installs into a scratch prefix and builds the C test through pkg-config, both ways.
+# Installs into a scratch prefix and builds test_api (all its files) through pkg-config, both ways.
 install-check: lib
 	@rm -rf $(INSTALL_CHECK_DIR)
 	@$(MAKE) --no-print-directory install PREFIX=$(INSTALL_CHECK_DIR) > /dev/null
 	@export PKG_CONFIG_PATH=$(INSTALL_CHECK_DIR)/lib/pkgconfig; \
-	$(CC) $(CWARN) Tests/c/test_api.c -o $(INSTALL_CHECK_DIR)/t_shared $$(pkg-config --cflags --libs ibtpo) \
+	$(CC) $(CWARN) $(test_api_SRCS) -o $(INSTALL_CHECK_DIR)/t_shared $$(pkg-config --cflags --libs ibtpo) \
 	  -Wl,-rpath,$(INSTALL_CHECK_DIR)/lib -lm; \
-	$(CC) $(CWARN) Tests/c/test_api.c -o $(INSTALL_CHECK_DIR)/t_static $$(pkg-config --cflags --libs ibtpo-static); \
-	$(CC) $(CWARN) Tests/c/test_api.c -o $(INSTALL_CHECK_DIR)/t_static2 $$(pkg-config --cflags ibtpo) \
+	$(CC) $(CWARN) $(test_api_SRCS) -o $(INSTALL_CHECK_DIR)/t_static $$(pkg-config --cflags --libs ibtpo-static); \
+	$(CC) $(CWARN) $(test_api_SRCS) -o $(INSTALL_CHECK_DIR)/t_static2 $$(pkg-config --cflags ibtpo) \
 	  $(INSTALL_CHECK_DIR)/lib/libibtpo.a $$(pkg-config --static --libs-only-l ibtpo | sed 's/-libtpo//'); \
 	if ldd $(INSTALL_CHECK_DIR)/t_static | grep -q libibtpo; then echo "t_static links libibtpo.so"; exit 1; fi; \
 	for t in t_shared t_static t_static2; do \

@@ -167,33 +167,137 @@ final class RLTrainerTests: XCTestCase {
         XCTAssertThrowsError(try resumed.resume(completedSteps: -1))
     }
 
-    /// SFT'd tiny model on add digits=2, then 10 GRPO steps: rewards stay up, parameters move,
-    /// everything finite, KL to the reference small.
-    func testLearningSignal() throws {
-        let (t, task) = try sftTrainer(1500)
-        let before = try t.evaluate(task: task, count: 32, k: 4,
-                                    sampling: SamplingParams(temperature: 1, maxNewTokens: 40), seed: 3)
-        var c = rlConfig(.grpo, G: 8, P: 4)
-        c.probeEvery = 5; c.probePrompts = 2
-        let rl = try RLTrainer(trainer: t, task: task, config: c)
-        let p0 = params(t.model)
-        var ms: [RLStepMetrics] = []
-        for _ in 0..<10 { ms.append(try rl.step()) }
-        let after = try t.evaluate(task: task, count: 32, k: 4,
-                                   sampling: SamplingParams(temperature: 1, maxNewTokens: 40), seed: 3)
-        let p1 = params(t.model)
-        var d2 = 0.0
-        for i in 0..<p0.count { d2 += Double(p1[i] - p0[i]) * Double(p1[i] - p0[i]) }
-        for m in ms {
-            print("step \(m.step): reward \(m.avgRate) eff \(m.effRate) entropy \(m.entropy) KL \(m.kl) "
-                + "grad \(m.gradNorm) loss \(m.loss) IB \(m.ibMeasured ? "\(m.meanIBScore)" : "-") cov \(m.meanCov)")
-            XCTAssertTrue(m.loss.isFinite && m.gradNorm.isFinite && m.kl.isFinite && m.entropy.isFinite)
+    /// Σ_t log π(τ_t | prompt, τ_<t) of each (prompt, trajectory) row under the trainer's current
+    /// parameters, from plain full forward passes (`Trainer.score`: no KV cache, no sampler),
+    /// summed in double.
+    func sequenceLogProbs(_ t: Trainer, _ rows: [(prompt: [Int32], tokens: [Int32])]) throws -> [Double] {
+        let W = rows.map { $0.prompt.count + $0.tokens.count }.max() ?? 1
+        var tok = [Int32](repeating: t.tokenizer.pad, count: rows.count * W)
+        var len = [Int64](repeating: 1, count: rows.count)
+        for (i, r) in rows.enumerated() {
+            for (j, x) in (r.prompt + r.tokens).enumerated() { tok[i * W + j] = x }
+            len[i] = Int64(r.prompt.count + r.tokens.count)
         }
-        print("eval before: greedy \(before.greedyAccuracy) avg@4 \(before.avgAtK); after: greedy \(after.greedyAccuracy) "
-            + "avg@4 \(after.avgAtK); |Δθ| = \(d2.squareRoot())")
-        XCTAssertGreaterThan(d2, 0)
-        XCTAssertLessThan(ms.last!.kl, 0.5)
-        let first = ms.prefix(3).map(\.avgRate).reduce(0, +) / 3, last = ms.suffix(3).map(\.avgRate).reduce(0, +) / 3
-        XCTAssertGreaterThan(last, first * 0.5 - 0.05, "mean reward collapsed")
+        var out = [Float](repeating: 0, count: rows.count * W)
+        try tok.withUnsafeBufferPointer { tp in
+            try len.withUnsafeBufferPointer { lp in
+                try out.withUnsafeMutableBufferPointer { op in
+                    try t.score(tokens: tp.baseAddress!, lengths: lp.baseAddress!, nSeqs: rows.count, seqLen: W,
+                                out: op.baseAddress!)
+                }
+            }
+        }
+        // out[i·W + p] = log π(token p + 1 | tokens ≤ p): trajectory token j sits at prompt.count + j.
+        return rows.enumerated().map { i, r in
+            (0..<r.tokens.count).reduce(0.0) { $0 + Double(out[i * W + r.prompt.count - 1 + $1]) }
+        }
+    }
+
+    /// What one GRPO step at learning rate `lr` did to its own trajectories, measured from outside.
+    struct AscentProbe {
+        var s = 0.0            // Σ_i A_i · (log π_after(τ_i) − log π_before(τ_i))
+        var noise = 0.0        // a float32 rounding bound of s: 1e-6 · Σ_i |A_i| · (|log π(τ_i)| + 1) × 2
+        var firstOrderFloor = 0.0   // N · lr · ‖g‖₂ (the first-order value of s is ≥ this)
+        var firstOrderCeiling = 0.0 // N · lr · √P · ‖g‖₂ (… and ≤ this: ‖g‖₁ ≤ √P · ‖g‖₂ for P parameters)
+        var trajectories = 0, positive = 0, negative = 0, trainedTokens = 0
+        var worstSamplerVsScore = 0.0  // max_i |Σ_t sampler log-prob − score's log π(τ_i)|
+        var metrics = RLStepMetrics()
+    }
+
+    /// Samples the step's trajectories with the step's own seed (as `RLTrainer.step` does), scores
+    /// them, runs the step, scores them again. Checks that the re-sampled trajectories are the
+    /// ones the step trained on (count, tokens, mean reward against the step's metrics).
+    func ascentProbe(lr: Float) throws -> AscentProbe {
+        let (t, task) = try sftTrainer(600)
+        t.config.adam.weightDecay = 0           // the update is Adam's direction alone
+        var c = rlConfig(.grpo, G: 8, P: 4)     // 32 trajectories ≤ 32 rollout slots
+        c.rl.klCoef = 0; c.rl.entropyCoef = 0; c.rl.aggregation = .tokenMean
+        c.rl.epochs = 1; c.rl.minibatches = 1
+        c.probeEvery = 0; c.alwaysMeasureKL = false
+        c.schedule = LRSchedule(lr: lr)         // constant: the first update uses lr
+        let rl = try RLTrainer(trainer: t, task: task, config: c)
+        rl.rewardFunction = RLTrainerTests.lengthReward
+
+        // The step's rollout, re-sampled: train problems cursor 0..<P, prompts [BOS] + bytes,
+        // seed rolloutSeed(0), the GRPO training tree (G single-segment chains).
+        let tok = t.tokenizer
+        let problems = (0..<c.promptsPerStep).map { task.problem(split: .train, index: $0) }
+        let prompts = problems.map { [tok.bos] + tok.encode($0.prompt) }
+        let decoder = try XCTUnwrap(t.model.decoder)
+        let batch = try TreeSampler.sample(
+            decoder: decoder, prompts: prompts, delimiter: tok.encode(task.stepDelimiter), tree: c.trainingTree,
+            scoring: c.rl.ibScore, sampling: c.sampling, seed: rl.rolloutSeed(0),
+            reward: { p, comp in try RLTrainerTests.lengthReward(problems[p], ByteTokenizer.bytes(comp)) })
+        var rows: [(prompt: [Int32], tokens: [Int32])] = [], adv: [Double] = [], samplerLogp: [Double] = []
+        var rewardSum = 0.0
+        for (p, tree) in batch.trees.enumerated() {
+            let trajs = tree.trajectories()
+            let a = Advantages.grpo(rewards: trajs.map(\.reward), config: c.rl.advantage)
+            for (i, tr) in trajs.enumerated() {
+                rows.append((prompts[p], tr.tokens)); adv.append(a[i]); rewardSum += tr.reward
+                samplerLogp.append(tr.logps.reduce(0.0) { $0 + Double($1) })
+            }
+        }
+        var r = AscentProbe()
+        let before = try sequenceLogProbs(t, rows)
+        r.metrics = try rl.step()
+        let after = try sequenceLogProbs(t, rows)
+
+        let m = r.metrics
+        r.trajectories = rows.count
+        r.trainedTokens = rows.reduce(0) { $0 + $1.tokens.count }
+        XCTAssertEqual(m.trajectories, r.trajectories, "the re-sampled rollout is not the step's")
+        XCTAssertEqual(m.generatedTokens, batch.generatedTokens, "the re-sampled rollout is not the step's")
+        XCTAssertEqual(m.trainedTokens, r.trainedTokens, "the re-sampled rollout is not the step's")
+        XCTAssertEqual(m.avgRate, rewardSum / Double(rows.count), accuracy: 1e-12, "the re-sampled rollout is not the step's")
+        XCTAssertEqual(m.optimizerSteps, 1)
+        XCTAssertLessThan(m.maxRatioDeviation, 1e-4, "ρ ≠ 1 at the first epoch: the step's π_old is not the policy")
+        for i in 0..<rows.count {
+            r.s += adv[i] * (after[i] - before[i])
+            r.noise += 2e-6 * abs(adv[i]) * (abs(before[i]) + 1)
+            r.worstSamplerVsScore = max(r.worstSamplerVsScore, abs(samplerLogp[i] - before[i]))
+            if adv[i] > 0 { r.positive += 1 } else if adv[i] < 0 { r.negative += 1 }
+        }
+        r.firstOrderFloor = Double(m.trainedTokens) * Double(lr) * Double(m.gradNorm)
+        r.firstOrderCeiling = r.firstOrderFloor * Double(t.model.layout.count).squareRoot()
+        return r
+    }
+
+    /// One GRPO step is an ascent step of its own objective, measured by an independent oracle.
+    ///
+    /// With 1 epoch × 1 minibatch, β_KL = 0, no entropy bonus, token-mean loss and weight decay 0,
+    /// the step's loss at ρ = 1 (the first epoch: nothing is clipped) is
+    /// L(θ) = −(1/N) Σ_i A_i log π_θ(τ_i) over its N trained tokens. Adam's first update from zero
+    /// moments moves every parameter by −lr·g_j/(|g_j| + ε), g = ∇L (clipping scales g and does
+    /// not change that direction), a descent direction of L, so to first order in lr
+    ///     S = Σ_i A_i · (log π_after(τ_i) − log π_before(τ_i)) = N·lr·Σ_j g_j²/(|g_j| + ε) ≈ N·lr·‖g‖₁ > 0:
+    /// trajectories with positive advantage became more likely relative to those with negative
+    /// advantage (Σ_i A_i = 0 in every group, so S ignores a shift common to all τ_i).
+    ///
+    /// The oracle: log π(τ_i) of the trajectories the step trained on, recomputed with plain full
+    /// forward passes (`Trainer.score`) before and after the step and summed in double; the
+    /// advantages recomputed with `Advantages.grpo`. The trajectories are re-sampled here with the
+    /// step's own seed and checked to be the step's (count, tokens, mean reward of its metrics).
+    /// Asserted: S > 0 and ≥ 100 × its float rounding bound; N·lr·‖g‖₂ / 2 ≤ S ≤ 1.5·N·lr·√P·‖g‖₂
+    /// (its first-order value lies in [N·lr·‖g‖₂, N·lr·√P·‖g‖₂], since ‖g‖₂ ≤ ‖g‖₁ ≤ √P·‖g‖₂ for P
+    /// parameters, ‖g‖₂ being the step's reported pre-clip gradient norm); and S is linear in lr, S(lr)/S(lr/2) = 2 ± 10%,
+    /// so that S is the first-order term, not curvature or noise. Everything is seeded, so the
+    /// test is deterministic: it cannot flake, only fail if the update stops following the
+    /// policy gradient (a sign error, wrong advantages, wrong rows or targets, a stale π_old).
+    func testLearningSignal() throws {
+        let lr: Float = 1e-4
+        let a = try ascentProbe(lr: lr), h = try ascentProbe(lr: lr / 2)
+        let ratio = a.s / h.s
+        print("GRPO step, lr \(lr): S = Σ A_i Δlog π(τ_i) = \(a.s) over \(a.trajectories) trajectories "
+            + "(\(a.positive) with A > 0, \(a.negative) with A < 0, \(a.trainedTokens) tokens); float bound \(a.noise); "
+            + "first-order range [N·lr·‖g‖₂, N·lr·√P·‖g‖₂] = [\(a.firstOrderFloor), \(a.firstOrderCeiling)] (‖g‖₂ \(a.metrics.gradNorm)); at lr/2: S = \(h.s), ratio \(ratio); "
+            + "sampler vs score log π(τ): worst |diff| \(a.worstSamplerVsScore); reward \(a.metrics.avgRate) eff \(a.metrics.effRate)")
+        XCTAssertGreaterThan(a.positive, 0); XCTAssertGreaterThan(a.negative, 0)
+        XCTAssertLessThan(a.worstSamplerVsScore, 1e-3, "the scored log π(τ) is not the sampled policy's")
+        XCTAssertGreaterThan(a.s, 0, "the step made positive-advantage trajectories less likely")
+        XCTAssertGreaterThan(a.s, 100 * a.noise, "S is within float noise")
+        XCTAssertGreaterThan(a.s, 0.5 * a.firstOrderFloor, "S is below its first-order lower bound N·lr·‖g‖₂")
+        XCTAssertLessThan(a.s, 1.5 * a.firstOrderCeiling, "S is above its first-order upper bound N·lr·√P·‖g‖₂")
+        XCTAssertEqual(ratio, 2, accuracy: 0.2, "S is not linear in lr: not the first-order term")
     }
 }

@@ -1,6 +1,7 @@
 /*
- * test_util.h — helpers shared by the C tests of libibtpo (test_api.c, test_misuse.c,
- * test_two_trainers.c). Header-only (static inline), strict C99.
+ * test_util.h — helpers shared by the C tests of libibtpo (test_api: test_api_main.c and
+ * api_*.c; test_misuse.c; test_two_trainers.c). Static inline, strict C99; the check counters
+ * are defined once, in test_util.c, which every C test links.
  *
  * Output convention: one line per check, "ok   <what>" or "FAIL <what> -- <detail>";
  * lines starting with "# " are notes (numbers, timings) that `make` shows even when it
@@ -20,7 +21,8 @@
 #include <string.h>
 #include <time.h>
 
-static int tu_passed, tu_failed;
+/* Checks passed and failed so far (defined in test_util.c). */
+extern int tu_passed, tu_failed;
 
 static inline void check(int ok, const char *what, const char *detail) {
     if (ok) {
