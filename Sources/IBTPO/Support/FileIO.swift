@@ -85,7 +85,7 @@ struct RegularFile {
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             Glibc.close(fd)
-            throw IBTPOError(.io, "\(path) is not a regular file (it is \(kind(st.st_mode)))")
+            throw IBTPOError(.io, "\(path) is \(kind(st.st_mode)), not a regular file")
         }
         let size = Int(st.st_size)
         guard size <= maxBytes else {
@@ -119,7 +119,7 @@ struct RegularFile {
         case S_IFBLK: return "a block device"
         case S_IFIFO: return "a FIFO"
         case S_IFSOCK: return "a socket"
-        default: return "not a regular file"
+        default: return "a special file"
         }
     }
 }
