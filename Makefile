@@ -68,7 +68,7 @@ VERSION := $(shell awk '/define IBTPO_VERSION_(MAJOR|MINOR|PATCH) /{v[++n]=$$3} 
 
 VALGRIND := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet
 
-.PHONY: help check-blis build lib install uninstall test swift-test c-test misuse-test two-trainers-test examples \
+.PHONY: help check-blis build lib install uninstall test swift-test c-test misuse-test two-trainers-test examples fuzz fuzz-test \
         install-check valgrind abi-check py-test cli-test bench bench-tree bench-peers demo header-check clean
 
 help:
@@ -77,13 +77,15 @@ help:
 	@echo "  build         release CLI -> $(DIST)/bin/ibtpo"
 	@echo "  lib           $(DIST)/lib/libibtpo.so (Swift runtime inside, exports only ibtpo_*) and libibtpo.a"
 	@echo "  install       PREFIX=$(PREFIX): header, both libraries, lib/pkgconfig/ibtpo.pc + ibtpo-static.pc"
-	@echo "  test          swift test + header-check + C tests (shared and static) + misuse sweep + two-trainers test"
+	@echo "  test          swift test + header-check + C tests (shared and static) + misuse sweep + two-trainers test + fuzz-test"
 	@echo "                + examples + install/pkg-config check + abi-check + valgrind (VALGRIND_IN_TEST=0 to skip)"
 	@echo "                + Python tests (if bindings/python/tests)"
-	@echo "  c-test        Tests/c/test_api.c against libibtpo.so and libibtpo.a"
+	@echo "  c-test        Tests/c/test_api.c and test_loaders.c against libibtpo.so and libibtpo.a"
 	@echo "  misuse-test   Tests/c/test_misuse.c: every function with NULLs, bad sizes and struct sizes (.so and .a)"
 	@echo "  two-trainers-test  Tests/c/test_two_trainers.c: two trainers on two pthreads == one alone, bit for bit"
 	@echo "  examples      build examples/c via pkg-config from a scratch install, run it briefly (EXAMPLE_ARGS); run examples/python"
+	@echo "  fuzz          Tests/fuzz/fuzz_loaders.c: mutated checkpoints and JSONL for FUZZ_SECONDS (60; FUZZ_SEED=1);"
+	@echo "                prints files tried, crashes, hangs, wrong OKs; a FUZZ_TEST_SECONDS (20) run is part of make test"
 	@echo "  valgrind      the three C tests against libibtpo.so under valgrind"
 	@echo "  abi-check     header declarations == nm -D exports (== Python binding table, when present)"
 	@echo "  header-check  include/ibtpo.h compiles as strict C99 and as C++"
@@ -214,7 +216,7 @@ uninstall:
 
 # ---- Tests --------------------------------------------------------------------------
 
-TEST_TARGETS := swift-test header-check c-test misuse-test two-trainers-test examples install-check abi-check cli-test
+TEST_TARGETS := swift-test header-check c-test misuse-test two-trainers-test examples install-check abi-check cli-test fuzz-test
 ifeq ($(VALGRIND_IN_TEST),1)
 TEST_TARGETS += valgrind
 endif
@@ -256,12 +258,35 @@ endef
 
 c-test: lib
 	$(call run_c_test,test_api)
+	$(call run_c_test,test_loaders)
 
 misuse-test: lib
 	$(call run_c_test,test_misuse)
 
 two-trainers-test: lib
 	$(call run_c_test,test_two_trainers)
+
+# The loader fuzzer (Tests/fuzz/fuzz_loaders.c): mutated checkpoints (CRC re-sealed) and JSONL
+# files through ibtpo_trainer_load / ibtpo_task_create_jsonl, each in a forked child; prints the
+# files tried, crashes, hangs, wrong OKs and wrong refusals. Deterministic for a FUZZ_SEED;
+# `make fuzz` runs FUZZ_SECONDS, `make test` a short FUZZ_TEST_SECONDS run. FUZZ_FINDINGS keeps
+# every failing input.
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 20
+FUZZ_SEED ?= 1
+FUZZ_FINDINGS ?= $(CTEST_DIR)/fuzz-findings
+
+$(CTEST_DIR)/fuzz_loaders: Tests/fuzz/fuzz_loaders.c include/ibtpo.h $(DIST)/lib/libibtpo.so
+	@mkdir -p $(CTEST_DIR)
+	$(CC) $(CWARN) -O2 -g -Iinclude $< -o $@ -L$(DIST)/lib -libtpo -Wl,-rpath,$(CURDIR)/$(DIST)/lib -lm
+
+fuzz: lib
+	@$(MAKE) --no-print-directory $(CTEST_DIR)/fuzz_loaders
+	$(CTEST_DIR)/fuzz_loaders $(FUZZ_SECONDS) $(FUZZ_SEED) $(FUZZ_FINDINGS)
+
+fuzz-test: lib
+	@$(MAKE) --no-print-directory $(CTEST_DIR)/fuzz_loaders
+	$(CTEST_DIR)/fuzz_loaders $(FUZZ_TEST_SECONDS) $(FUZZ_SEED) $(FUZZ_FINDINGS)
 
 # Installs into a scratch prefix and builds the C test through pkg-config, both ways.
 install-check: lib
