@@ -2,7 +2,7 @@
  * fuzz_loaders.c — a mutation fuzzer for libibtpo's two file loaders, through the C API:
  * ibtpo_trainer_load (checkpoints) and ibtpo_task_create_jsonl (JSON Lines datasets).
  *
- *   fuzz_loaders [seconds [seed [findings-dir]]]      (defaults: 20 s, seed 1, none)
+ *   fuzz_loaders [seconds [seed [findings-dir [max-files]]]]   (defaults: 20 s, seed 1, none, no limit)
  *
  * Deterministic: file k of a run with seed s is the same on every run (mutations come from a
  * xorshift generator seeded by s and k); the time budget only decides how many are tried.
@@ -452,7 +452,8 @@ static void print_counts(const char *kind, const counts_t *c) {
 int main(int argc, char **argv) {
     double seconds = argc > 1 ? atof(argv[1]) : 20;
     uint64_t seed = argc > 2 ? strtoull(argv[2], NULL, 10) : 1;
-    findings = argc > 3 ? argv[3] : NULL;
+    findings = argc > 3 && argv[3][0] ? argv[3] : NULL;
+    long max_files = argc > 4 ? atol(argv[4]) : -1;
     if (findings) mkdir(findings, 0755);
     char dir[] = "/tmp/ibtpo-fuzz-XXXXXX";
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 2; }
@@ -487,7 +488,7 @@ int main(int argc, char **argv) {
     counts_t ck = {0}, js = {0};
     buf_t b = {0};
     double t0 = now_s();
-    for (long k = 0; now_s() - t0 < seconds; k++) {
+    for (long k = 0; now_s() - t0 < seconds && (max_files < 0 || k < max_files); k++) {
         rng_state = (seed * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)k * 0xD1B54A32D192ED03ull) ^ 0x5DEECE66Dull;
         for (int w = 0; w < 4; w++) next_u64();
         if (k % 2 == 0) {
