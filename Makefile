@@ -68,7 +68,7 @@ VERSION := $(shell awk '/define IBTPO_VERSION_(MAJOR|MINOR|PATCH) /{v[++n]=$$3} 
 
 VALGRIND := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet
 
-.PHONY: help check-blis build lib install uninstall test swift-test c-test misuse-test two-trainers-test examples \
+.PHONY: help check-blis build lib install uninstall test swift-test c-test misuse-test two-trainers-test examples fuzz fuzz-test \
         install-check valgrind abi-check py-test cli-test bench bench-tree bench-peers demo header-check clean
 
 help:
@@ -77,13 +77,16 @@ help:
 	@echo "  build         release CLI -> $(DIST)/bin/ibtpo"
 	@echo "  lib           $(DIST)/lib/libibtpo.so (Swift runtime inside, exports only ibtpo_*) and libibtpo.a"
 	@echo "  install       PREFIX=$(PREFIX): header, both libraries, lib/pkgconfig/ibtpo.pc + ibtpo-static.pc"
-	@echo "  test          swift test + header-check + C tests (shared and static) + misuse sweep + two-trainers test"
+	@echo "  test          swift test + header-check + C tests (shared and static) + misuse sweep + two-trainers test + fuzz-test"
 	@echo "                + examples + install/pkg-config check + abi-check + valgrind (VALGRIND_IN_TEST=0 to skip)"
 	@echo "                + Python tests (if bindings/python/tests)"
-	@echo "  c-test        test_api (Tests/c/test_api_main.c + api_*.c) against libibtpo.so and libibtpo.a"
+	@echo "  c-test        test_api (Tests/c/test_api_main.c + api_*.c) and test_loaders against libibtpo.so and libibtpo.a"
+	@echo "  fuzz          Tests/fuzz/fuzz_loaders.c for FUZZ_SECONDS (mutated checkpoints and JSONL files)"
 	@echo "  misuse-test   Tests/c/test_misuse.c: every function with NULLs, bad sizes and struct sizes (.so and .a)"
 	@echo "  two-trainers-test  Tests/c/test_two_trainers.c: two trainers on two pthreads == one alone, bit for bit"
 	@echo "  examples      build examples/c via pkg-config from a scratch install, run it briefly (EXAMPLE_ARGS); run examples/python"
+	@echo "  fuzz          Tests/fuzz/fuzz_loaders.c: mutated checkpoints and JSONL for FUZZ_SECONDS (60; FUZZ_SEED=1);"
+	@echo "                prints files tried, crashes, hangs, wrong OKs; a FUZZ_TEST_SECONDS (20) run is part of make test"
 	@echo "  valgrind      the three C tests against libibtpo.so under valgrind"
 	@echo "  abi-check     header declarations == nm -D exports (== Python binding table, when present)"
 	@echo "  header-check  include/ibtpo.h compiles as strict C99 and as C++"
@@ -214,7 +217,7 @@ uninstall:
 
 # ---- Tests --------------------------------------------------------------------------
 
-TEST_TARGETS := swift-test header-check c-test misuse-test two-trainers-test examples install-check abi-check cli-test
+TEST_TARGETS := swift-test header-check c-test misuse-test two-trainers-test examples install-check abi-check cli-test fuzz-test
 ifeq ($(VALGRIND_IN_TEST),1)
 TEST_TARGETS += valgrind
 endif
@@ -237,6 +240,8 @@ C_TESTS := test_api test_misuse test_two_trainers
 test_api_SRCS := Tests/c/test_api_main.c $(sort $(wildcard Tests/c/api_*.c)) Tests/c/test_util.c
 test_misuse_SRCS := Tests/c/test_misuse.c Tests/c/test_util.c
 test_two_trainers_SRCS := Tests/c/test_two_trainers.c Tests/c/test_util.c
+# test_loaders forks and sets rlimits, so it stays out of the valgrind list (C_TESTS).
+test_loaders_SRCS := Tests/c/test_loaders.c Tests/c/test_util.c
 C_TEST_HEADERS := Tests/c/test_util.h Tests/c/api_common.h include/ibtpo.h
 
 define c_test_rules
@@ -248,7 +253,7 @@ $(CTEST_DIR)/$(1)_static: $$($(1)_SRCS) $(C_TEST_HEADERS) $(DIST)/lib/libibtpo.a
 	@mkdir -p $(CTEST_DIR)
 	$$(CC) $$(CWARN) -O1 -g -Iinclude $$($(1)_SRCS) -o $$@ $(DIST)/lib/libibtpo.a $(STATIC_LIBS)
 endef
-$(foreach t,$(C_TESTS),$(eval $(call c_test_rules,$(t))))
+$(foreach t,$(C_TESTS) test_loaders,$(eval $(call c_test_rules,$(t))))
 
 # Runs $(1) against both libraries; prints everything but the "ok" lines (notes, failures, summary).
 define run_c_test
@@ -264,12 +269,35 @@ endef
 
 c-test: lib
 	$(call run_c_test,test_api)
+	$(call run_c_test,test_loaders)
 
 misuse-test: lib
 	$(call run_c_test,test_misuse)
 
 two-trainers-test: lib
 	$(call run_c_test,test_two_trainers)
+
+# The loader fuzzer (Tests/fuzz/fuzz_loaders.c): mutated checkpoints (CRC re-sealed) and JSONL
+# files through ibtpo_trainer_load / ibtpo_task_create_jsonl, each in a forked child; prints the
+# files tried, crashes, hangs, wrong OKs and wrong refusals. Deterministic for a FUZZ_SEED;
+# `make fuzz` runs FUZZ_SECONDS, `make test` a short FUZZ_TEST_SECONDS run. FUZZ_FINDINGS keeps
+# every failing input.
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 20
+FUZZ_SEED ?= 1
+FUZZ_FINDINGS ?= $(CTEST_DIR)/fuzz-findings
+
+$(CTEST_DIR)/fuzz_loaders: Tests/fuzz/fuzz_loaders.c include/ibtpo.h $(DIST)/lib/libibtpo.so
+	@mkdir -p $(CTEST_DIR)
+	$(CC) $(CWARN) -O2 -g -Iinclude $< -o $@ -L$(DIST)/lib -libtpo -Wl,-rpath,$(CURDIR)/$(DIST)/lib -lm
+
+fuzz: lib
+	@$(MAKE) --no-print-directory $(CTEST_DIR)/fuzz_loaders
+	$(CTEST_DIR)/fuzz_loaders $(FUZZ_SECONDS) $(FUZZ_SEED) $(FUZZ_FINDINGS)
+
+fuzz-test: lib
+	@$(MAKE) --no-print-directory $(CTEST_DIR)/fuzz_loaders
+	$(CTEST_DIR)/fuzz_loaders $(FUZZ_TEST_SECONDS) $(FUZZ_SEED) $(FUZZ_FINDINGS)
 
 # Installs into a scratch prefix and builds test_api (all its files) through pkg-config, both ways.
 install-check: lib

@@ -236,7 +236,10 @@ ibtpo_status ibtpo_task_create_builtin(const char *name, const char *options, ui
 /** A JSON Lines file (docs/tasks.md "User datasets"): one {"prompt", "answer", optional
  *  "solution" and "split"} object per line. Every problem's prompt + solution must fit in
  *  `max_tokens` tokens (1..65536; pass the model's max_seq). All or nothing: an error names
- *  the file and line, and no task is created. */
+ *  the file and line, and no task is created. The file must be a regular file of at most
+ *  1 GiB (FIFOs, devices and directories are refused before anything is read, with
+ *  IBTPO_ERR_IO); prompts, answers and solutions may not contain "\u0000"; object keys are
+ *  compared by their exact Unicode scalars ("\u00e9" and "e\u0301" are different keys). */
 ibtpo_status ibtpo_task_create_jsonl(const char *path, int32_t max_tokens, ibtpo_task **out);
 
 /** A task from `count` (1..2^24) prompts passed in memory, NUL-terminated UTF-8 strings.
@@ -478,7 +481,13 @@ ibtpo_status ibtpo_trainer_step_rl(ibtpo_trainer *trainer, ibtpo_rl_metrics *out
  *  rest of cfg is ignored, but struct_size must be right).
  *  Outputs, n_nodes doubles each, NULL to skip: out_ib_score[i] = IB-Score of node i as a
  *  branching point (NaN for leaves); out_advantage[i] = A_GL(i) + λ·A_IB(i), the advantage
- *  of every token of node i's segment (0 for the root). Thread-safe; no trainer needed. */
+ *  of every token of node i's segment (0 for the root). The outputs are written only on
+ *  success: settings for which an output would not be finite (e.g. beta so small that 1/beta
+ *  overflows, or a huge lambda or ratio_when_parent_zero) give IBTPO_ERR_INVALID_ARGUMENT
+ *  and leave both arrays untouched.
+ *  Memory: 24 bytes of scratch per node (at most 384 MiB at 2^24 nodes), one malloc freed
+ *  before returning; IBTPO_ERR_OUT_OF_MEMORY if it cannot be allocated.
+ *  Thread-safe; no trainer needed. */
 ibtpo_status ibtpo_tree_advantages(const ibtpo_rl_config *cfg, int64_t n_nodes, const int32_t *parent,
                                    const int32_t *token_count, const float *mean_logp, const float *reward,
                                    double *out_ib_score, double *out_advantage);
@@ -489,8 +498,14 @@ ibtpo_status ibtpo_tree_advantages(const ibtpo_rl_config *cfg, int64_t n_nodes, 
  *  file, fsync, rename). The format is documented in docs/checkpoint-format.md. */
 ibtpo_status ibtpo_trainer_save(ibtpo_trainer *trainer, const char *path);
 
-/** Loads a checkpoint written for the same model config. Validates the whole file
- *  (magic, version, config, tensor names and shapes, checksum) before changing anything. */
+/** Loads a checkpoint written for the same model config. Validates the whole file before
+ *  changing anything: magic, version, config (tie_embeddings 0 or 1, reserved field 0),
+ *  step <= 2^53, a non-zero RNG state, then the file size the header's model implies and
+ *  the config against the trainer's (IBTPO_ERR_CONFIG_MISMATCH) before the rest is read,
+ *  then the checksum, tensor names and shapes, and every value (parameters and moments
+ *  finite, second moments >= 0). `path` must be a regular file (IBTPO_ERR_IO otherwise).
+ *  The file is read into one buffer of its size (IBTPO_ERR_OUT_OF_MEMORY if that fails).
+ *  Every error message names the path. */
 ibtpo_status ibtpo_trainer_load(ibtpo_trainer *trainer, const char *path);
 
 #ifdef __cplusplus

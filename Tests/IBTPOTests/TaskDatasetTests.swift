@@ -149,7 +149,7 @@ final class TaskDatasetTests: XCTestCase {
         }
         n += 1
         XCTAssertThrowsError(try JSONLDataset.load(path: dir, maxTokens: 10, tokenCount: bytesCount)) { e in
-            XCTAssertEqual("\(e)", dir + ": cannot read file: Is a directory")
+            XCTAssertEqual("\(e)", dir + ": cannot read file: it is a directory, not a regular file")
         }
         n += 1
         XCTAssertThrowsError(try JSONLDataset.load(path: write("ok2.jsonl", base), maxTokens: 0, tokenCount: bytesCount)) { e in

@@ -164,35 +164,9 @@ public func ibtpo_tree_advantages(_ cfg: UnsafePointer<ibtpo_rl_config>?, _ nNod
         guard let reward else { throw invalid("reward is NULL") }
         try checkStructSize(cfg.pointee.struct_size, MemoryLayout<ibtpo_rl_config>.size, "ibtpo_rl_config")
         let config = try RLConfig(cAdvantage: cfg.pointee)
-        guard nNodes >= 2 && nNodes <= 1 << 24 else { throw invalid("n_nodes must be in 2...16777216 (got \(nNodes))") }
-        let n = Int(nNodes)
-        guard parent[0] == -1 && tokenCount[0] == 0 else {
-            throw invalid("node 0 is the root: parent[0] must be -1 and token_count[0] 0 (got \(parent[0]), \(tokenCount[0]))")
-        }
-        var hasChild = [Bool](repeating: false, count: n)
-        for i in 1..<n {
-            guard parent[i] >= 0 && Int(parent[i]) < i else { throw invalid("parent[\(i)] = \(parent[i]) must be in 0...\(i - 1)") }
-            guard tokenCount[i] >= 1 else { throw invalid("token_count[\(i)] = \(tokenCount[i]) must be >= 1") }
-            guard meanLogp[i].isFinite && meanLogp[i] <= 0 else { throw invalid("mean_logp[\(i)] = \(meanLogp[i]) must be finite and <= 0") }
-            hasChild[Int(parent[i])] = true
-        }
-        // One single-token segment per node whose log-prob reproduces π̄ in the chosen form.
-        var tree = RolloutTree(promptLength: 1, reserveNodes: n)
-        for i in 1..<n {
-            let lp = config.piBarForm == .lengthNormalized ? meanLogp[i] : meanLogp[i] * Float(tokenCount[i])
-            try tree.addNode(parent: Int(parent[i]), tokens: [0], logps: [lp])
-        }
-        for i in 1..<n where !hasChild[i] {
-            guard reward[i].isFinite && reward[i] >= 0 && reward[i] <= 1 else {
-                throw invalid("reward[\(i)] = \(reward[i]) of leaf \(i) must be in [0, 1]")
-            }
-            try tree.markLeaf(i, reward: Double(reward[i]))
-        }
-        try tree.finalize(piBar: config.piBarForm)
-        let adv = try Advantages.ibtpoNodes(tree, config: config.advantage)
-        for i in 0..<n {
-            outScore?[i] = IBScore.score(tree, node: i, config: config.ibScore)?.score ?? .nan
-            outAdv?[i] = adv.total[i]
-        }
+        let maxNodes = FlatTreeAdvantages.maxNodes
+        guard nNodes >= 2 && nNodes <= Int64(maxNodes) else { throw invalid("n_nodes must be in 2...\(maxNodes) (got \(nNodes))") }
+        try FlatTreeAdvantages.compute(config: config, n: Int(nNodes), parent: parent, tokenCount: tokenCount,
+                                       meanLogp: meanLogp, reward: reward, outScore: outScore, outAdvantage: outAdv)
     }
 }

@@ -13,20 +13,21 @@ struct ByteWriter {
     }
 }
 
-/// Bounds-checked little-endian reader; every read past `end` throws `.badCheckpoint`.
+/// Bounds-checked little-endian reader over borrowed bytes (valid while the caller keeps
+/// them alive); every read past `end` throws `.badCheckpoint`.
 struct ByteReader {
-    let bytes: [UInt8]
+    let bytes: UnsafeRawBufferPointer
     let end: Int
     var pos = 0
-    init(bytes: [UInt8], end: Int) { self.bytes = bytes; self.end = end }
+    init(bytes: UnsafeRawBufferPointer, end: Int) { self.bytes = bytes; self.end = min(end, bytes.count) }
     var remaining: Int { end - pos }
 
-    mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
+    mutating func take(_ n: Int) throws -> UnsafeRawBufferPointer {
         guard n >= 0 && n <= remaining else {
             throw IBTPOError(.badCheckpoint, "truncated: needed \(n) bytes at offset \(pos), \(remaining) left")
         }
         defer { pos += n }
-        return bytes[pos..<(pos + n)]
+        return UnsafeRawBufferPointer(rebasing: bytes[pos..<(pos + n)])
     }
     mutating func u32() throws -> UInt32 {
         var v: UInt32 = 0

@@ -2,21 +2,22 @@ import Glibc
 
 /// Whole-file reads through POSIX calls (the module does not use Foundation).
 enum FileBytes {
-    /// The bytes of the file at `path`, or the reason it could not be read (strerror text).
-    static func read(path: String) -> Result<[UInt8], FileReadError> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .failure(FileReadError(reason: String(cString: strerror(errno)))) }
-        defer { close(fd) }
-        var result: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { raw in Glibc.read(fd, raw.baseAddress, raw.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .failure(FileReadError(reason: String(cString: strerror(errno))))
+    /// The bytes of the regular file at `path` (at most `maxBytes`), or the reason it could not
+    /// be read: strerror text, the kind of file (FIFOs, devices and directories are refused
+    /// before anything is read, see `RegularFile`), or the size limit.
+    static func read(path: String, maxBytes: Int = .max) -> Result<[UInt8], FileReadError> {
+        do {
+            return .success(try FileIO.read(path, maxBytes: maxBytes))
+        } catch let e as IBTPOError {
+            // FileIO's messages name the path; the dataset error names it already.
+            var reason = e.message
+            for prefix in ["cannot open \(path): ", "cannot stat \(path): ", "cannot read \(path): ", "\(path) "]
+            where reason.hasPrefix(prefix) {
+                reason = (prefix == "\(path) " ? "it " : "") + String(reason.dropFirst(prefix.count)); break
             }
-            if n == 0 { return .success(result) }
-            result.append(contentsOf: buffer[0..<n])
+            return .failure(FileReadError(reason: reason))
+        } catch {
+            return .failure(FileReadError(reason: "\(error)"))
         }
     }
 }

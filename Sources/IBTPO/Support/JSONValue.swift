@@ -6,9 +6,9 @@ public enum JSONValue: Equatable, Sendable {
     case number(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 
-    /// The member `key` of an object, or nil (also for non-objects).
+    /// The member `key` of an object (matched by its exact scalar sequence), or nil (also for non-objects).
     public subscript(key: String) -> JSONValue? {
         if case let .object(members) = self { return members[key] }
         return nil
@@ -24,6 +24,50 @@ public enum JSONValue: Equatable, Sendable {
         case .array: return "array"
         case .object: return "object"
         }
+    }
+}
+
+/// The members of a JSON object. Keys are compared by their exact Unicode scalar sequence
+/// (their UTF-8 bytes), as RFC 8259 compares names, not by Swift's canonical equivalence:
+/// "\u00e9" (NFC é) and "e\u0301" (NFD é) are two different keys. Iterates as
+/// (key, value) pairs in no particular order.
+public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionaryLiteral {
+    /// A key as its UTF-8 bytes (hashing and equality by bytes).
+    struct ExactKey: Hashable, Sendable {
+        let utf8: [UInt8]
+        init(_ s: String) { utf8 = Array(s.utf8) }
+    }
+    private var members: [ExactKey: (key: String, value: JSONValue)] = [:]
+
+    public typealias Key = String
+    public typealias Value = JSONValue
+
+    public init() {}
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        for (k, v) in elements { _ = insert(k, v) }
+    }
+
+    public var count: Int { members.count }
+    public var keys: [String] { members.values.map { $0.key } }
+
+    /// The value of the member whose key has exactly the scalars of `key`.
+    public subscript(key: String) -> JSONValue? { members[ExactKey(key)]?.value }
+
+    /// Adds a member; false (and no change) if a member with exactly this key exists.
+    mutating func insert(_ key: String, _ value: JSONValue) -> Bool {
+        let k = ExactKey(key)
+        guard members[k] == nil else { return false }
+        members[k] = (key, value)
+        return true
+    }
+
+    public func makeIterator() -> AnyIterator<(key: String, value: JSONValue)> {
+        var it = members.values.makeIterator()
+        return AnyIterator { it.next() }
+    }
+
+    public static func == (a: JSONObject, b: JSONObject) -> Bool {
+        a.members.count == b.members.count && a.members.allSatisfy { k, m in b.members[k]?.value == m.value }
     }
 }
 
@@ -104,7 +148,7 @@ public struct JSONParser {
     private mutating func parseObject(depth: Int) throws -> JSONValue {
         guard depth <= JSONParser.maxDepth else { throw error("nesting deeper than \(JSONParser.maxDepth)") }
         pos += 1   // {
-        var members: [String: JSONValue] = [:]
+        var members = JSONObject()
         skipWhitespace()
         if current == UInt8(ascii: "}") { pos += 1; return .object(members) }
         while true {
@@ -117,7 +161,7 @@ public struct JSONParser {
             pos += 1
             skipWhitespace()
             let value = try parseValue(depth: depth)
-            guard members.updateValue(value, forKey: key) == nil else {
+            guard members.insert(key, value) else {
                 throw error("duplicate key \"\(key)\" in object", at: keyStart)
             }
             skipWhitespace()

@@ -21,6 +21,7 @@ public struct DatasetError: Error, Equatable, CustomStringConvertible, Sendable 
 ///
 ///     {"prompt": "What is 6*7?\n", "answer": "42", "solution": "6*7=42\nanswer: 42"}
 ///
+/// - No field read here may contain U+0000 (`\u0000`): problems cross the C API as C strings.
 /// - `prompt` (string, required, non-empty): used verbatim; the completion starts right after it.
 /// - `answer` (string, required): stored whitespace-normalised (see `normalize`); must not be
 ///   empty after normalisation or contain the step delimiter.
@@ -32,6 +33,9 @@ public struct DatasetError: Error, Equatable, CustomStringConvertible, Sendable 
 /// - Other fields are ignored.
 ///
 /// Loading rules:
+/// - The file must be a regular file of at most `maxFileBytes` (1 GiB).
+/// - Object keys are compared by their exact Unicode scalars ("\u00e9" and "e\u0301" differ);
+///   a key repeated exactly is an error.
 /// - Lines are separated by "\n"; one trailing "\r" per line is removed; a UTF-8 byte order mark
 ///   at the start of the file is skipped. Empty or whitespace-only lines are skipped (they still
 ///   count for line numbers).
@@ -50,10 +54,15 @@ public struct JSONLDataset: TrainingTask {
     public let train: [Problem]
     public let test: [Problem]
 
-    /// Loads the file at `path`. `name` defaults to the file name without directory and extension.
+    /// The largest dataset file `load` reads: 1 GiB.
+    public static let maxFileBytes = 1 << 30
+
+    /// Loads the file at `path`, which must be a regular file of at most `maxFileBytes`
+    /// (a FIFO, a device such as /dev/zero or a directory is refused before anything is read).
+    /// `name` defaults to the file name without directory and extension.
     public static func load(path: String, maxTokens: Int, tokenCount: (String) -> Int,
                             name: String? = nil, stepDelimiter: String = "\n") throws -> JSONLDataset {
-        switch FileBytes.read(path: path) {
+        switch FileBytes.read(path: path, maxBytes: maxFileBytes) {
         case let .failure(e):
             throw DatasetError(file: path, line: nil, message: "cannot read file: \(e.reason)")
         case let .success(bytes):
@@ -100,6 +109,9 @@ public struct JSONLDataset: TrainingTask {
             let prompt = try string("prompt", required: true) ?? ""
             let rawAnswer = try string("answer", required: true) ?? ""
             let solution = try string("solution", required: false)
+            for (key, text) in [("prompt", prompt), ("answer", rawAnswer), ("solution", solution ?? "")] where text.utf8.contains(0) {
+                throw fail(lineNumber, "field \"\(key)\" contains a NUL character (\\u0000), which C strings cannot carry")
+            }
             guard !prompt.isEmpty else { throw fail(lineNumber, "field \"prompt\" is empty") }
             let answer = normalize(rawAnswer)
             guard !answer.isEmpty else { throw fail(lineNumber, "field \"answer\" is empty or only whitespace") }

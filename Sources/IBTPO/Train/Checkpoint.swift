@@ -1,3 +1,5 @@
+import Glibc
+
 /// The checkpoint file format, version 1 (all integers little-endian):
 ///
 ///     offset  size  field
@@ -14,9 +16,12 @@
 ///             4     u32 CRC-32 (IEEE, reflected, as zlib) of every byte before it
 ///
 /// Tensors are the model parameters under their `ParamLayout` names, then the AdamW
-/// moments as "adam.m.<name>" and "adam.v.<name>". A reader checks magic, version,
-/// config validity, every name, shape and length, the absence of trailing bytes and the
-/// checksum, before it changes anything.
+/// moments as "adam.m.<name>" and "adam.v.<name>". A reader refuses any state a trainer
+/// could not have written (Checkpoint+Parse.swift): it checks the header (magic, version,
+/// config validity, tie_embeddings ∈ {0, 1}, reserved = 0, step <= 2^53, a non-zero RNG
+/// state) and the file size the header's model implies before it reads further, then the
+/// checksum, every name, shape and length, finite values and non-negative second moments,
+/// before it changes anything. Every error message names the file.
 public enum Checkpoint {
     public static let magic: [UInt8] = Array("IBTPOCKP".utf8)
     public static let formatVersion: UInt32 = 1
@@ -56,62 +61,20 @@ public enum Checkpoint {
         return w.out
     }
 
-    /// Parses and validates `bytes` fully. Returns the header and, per tensor record, the
-    /// byte offset of its data. Throws `.badCheckpoint` with what is wrong.
-    static func parse(_ bytes: [UInt8], path: String) throws -> (Header, [(name: String, shape: [Int], offset: Int)]) {
-        func bad(_ m: String) -> IBTPOError { IBTPOError(.badCheckpoint, "\(path): \(m)") }
-        guard bytes.count >= 8 + 4 + 4 else { throw bad("file is too short (\(bytes.count) bytes) to be a checkpoint") }
-        guard Array(bytes[0..<8]) == magic else { throw bad("not a libibtpo checkpoint (bad magic)") }
-        let stored = UInt32(bytes[bytes.count - 4]) | UInt32(bytes[bytes.count - 3]) << 8
-            | UInt32(bytes[bytes.count - 2]) << 16 | UInt32(bytes[bytes.count - 1]) << 24
-        var r = ByteReader(bytes: bytes, end: bytes.count - 4)
-        r.pos = 8
-        let version = try r.u32()
-        guard version == formatVersion else { throw bad("unsupported format version \(version) (this library reads \(formatVersion))") }
-        let computed = CRC32.checksum(bytes[0..<(bytes.count - 4)])
-        guard computed == stored else { throw bad("checksum mismatch (file is corrupt or truncated)") }
-        _ = try r.u32()
-        var v: [Int] = []
-        for _ in 0..<9 {
-            let x = try r.i64()
-            guard x >= 0 && x <= 1 << 40 else { throw bad("config field out of range (\(x))") }
-            v.append(Int(x))
-        }
-        let theta = try r.f32(), eps = try r.f32()
-        let cfg = ModelConfig(vocab: v[0], dModel: v[1], nLayers: v[2], nHeads: v[3], nKVHeads: v[4], dFF: v[5],
-                              maxSeq: v[6], ropeTheta: theta, normEps: eps, tieEmbeddings: v[7] != 0)
-        do { try cfg.validate() } catch let e as IBTPOError { throw bad("invalid config: \(e.message)") }
-        let step = try r.u64()
-        // `Trainer.step` is an Int: a larger value would trap in `Int(h.step)` on load.
-        guard step <= UInt64(Int64.max) else { throw bad("step \(step) is out of range") }
-        let rng = Rng(state: (try r.u64(), try r.u64(), try r.u64(), try r.u64()))
-        let count = try r.u32()
-        guard count <= 1 << 20 else { throw bad("implausible tensor count \(count)") }
-        var recs: [(String, [Int], Int)] = []
-        for _ in 0..<count {
-            let name = try r.string()
-            let rank = try r.u32()
-            guard rank <= 8 else { throw bad("tensor \(name): rank \(rank) > 8") }
-            var shape: [Int] = []
-            for _ in 0..<rank {
-                let d = try r.i64()
-                guard d >= 0 && d <= 1 << 32 else { throw bad("tensor \(name): bad dimension \(d)") }
-                shape.append(Int(d))
-            }
-            let n = try r.u64()
-            guard n <= UInt64(r.remaining / 4) else { throw bad("tensor \(name): \(n) elements run past the end of the file") }
-            let elements = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
-            guard elements == Int(n) else { throw bad("tensor \(name): shape \(shape) does not match count \(n)") }
-            recs.append((name, shape, r.pos))
-            r.pos += Int(n) * 4
-        }
-        guard r.remaining == 0 else { throw bad("\(r.remaining) unexpected trailing bytes") }
-        return (Header(config: cfg, step: step, rng: rng), recs.map { (name: $0.0, shape: $0.1, offset: $0.2) })
-    }
-
-    /// Reads only the header (config, step, RNG) of a valid checkpoint file.
+    /// Reads and checks only the header (config, step, RNG) of the checkpoint at `path`, and
+    /// that the file's size is exactly what the header's model needs: a header that claims a
+    /// model its file does not hold is refused before anyone allocates that model. Reads
+    /// `headerSize` bytes; the tensors and the checksum are checked by `load`.
     public static func readHeader(path: String) throws -> Header {
-        try parse(try FileIO.read(path), path: path).0
+        let f = try RegularFile.open(path)
+        defer { f.close() }
+        var head = [UInt8](repeating: 0, count: min(f.size, headerSize))
+        try head.withUnsafeMutableBytes { try f.read(into: $0.baseAddress!, count: $0.count, at: 0) }
+        return try head.withUnsafeBytes { raw in
+            let h = try parseHeader(raw, fileSize: f.size, path: path)
+            try checkSize(h.config, fileSize: f.size, path: path)
+            return h
+        }
     }
 
     /// Writes the trainer's state to `path` atomically.
@@ -120,42 +83,53 @@ public enum Checkpoint {
     }
 
     /// Loads `path` into `t`. The checkpoint's model config must equal the trainer's.
-    /// On any error the trainer is unchanged.
+    /// The header and the file size are checked against the trainer before the file is read;
+    /// the whole file is then read into one buffer of its size (`.outOfMemory` if that cannot
+    /// be allocated) and validated (`parse`) before anything is copied.
+    /// On any error the trainer is unchanged and the message names `path`.
     public static func load(_ t: Trainer, path: String) throws {
-        let bytes = try FileIO.read(path)
-        try load(t, bytes: bytes, path: path)
+        let f = try RegularFile.open(path)
+        defer { f.close() }
+        var head = [UInt8](repeating: 0, count: min(f.size, headerSize))
+        try head.withUnsafeMutableBytes { try f.read(into: $0.baseAddress!, count: $0.count, at: 0) }
+        let h = try head.withUnsafeBytes { try parseHeader($0, fileSize: f.size, path: path) }
+        try checkSize(h.config, fileSize: f.size, path: path)
+        try checkConfig(h.config, t, path: path)
+        guard let buffer = malloc(max(1, f.size)) else {
+            throw IBTPOError(.outOfMemory, "\(path): cannot allocate \(f.size) bytes to read the checkpoint")
+        }
+        defer { free(buffer) }
+        try f.read(into: buffer, count: f.size, at: 0)
+        try load(t, raw: UnsafeRawBufferPointer(start: buffer, count: f.size), path: path)
     }
 
+    /// Loads a checkpoint held in memory; `path` names it in error messages. Same checks as `load(_:path:)`.
     public static func load(_ t: Trainer, bytes: [UInt8], path: String) throws {
-        let (h, recs) = try parse(bytes, path: path)
-        guard h.config == t.model.config else {
-            throw IBTPOError(.configMismatch, "\(path): checkpoint model config \(h.config) differs from the trainer's \(t.model.config)")
-        }
+        try bytes.withUnsafeBytes { try load(t, raw: $0, path: path) }
+    }
+
+    static func load(_ t: Trainer, raw: UnsafeRawBufferPointer, path: String) throws {
+        let (h, recs) = try parse(raw, path: path)
+        try checkConfig(h.config, t, path: path)
         let tensors = t.model.layout.tensors
-        guard recs.count == tensors.count * 3 else {
-            throw IBTPOError(.badCheckpoint, "\(path): expected \(tensors.count * 3) tensors, found \(recs.count)")
-        }
-        var targets: [(UnsafeMutablePointer<Float>, Int, Int)] = []
         var i = 0
-        for (prefix, base) in [("", t.model.params), ("adam.m.", t.model.adamM), ("adam.v.", t.model.adamV)] {
+        // Everything validated (names and shapes are the layout's): now copy.
+        for base in [t.model.params, t.model.adamM, t.model.adamV] {
             for ten in tensors {
-                let rec = recs[i]; i += 1
-                guard rec.name == prefix + ten.name else {
-                    throw IBTPOError(.badCheckpoint, "\(path): tensor \(i - 1) is '\(rec.name)', expected '\(prefix + ten.name)'")
+                let off = recs[i]; i += 1
+                let dst = base + ten.offset
+                for j in 0..<ten.count {
+                    dst[j] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: off + 4 * j, as: UInt32.self).littleEndian)
                 }
-                guard rec.shape == ten.shape else {
-                    throw IBTPOError(.badCheckpoint, "\(path): tensor \(rec.name) has shape \(rec.shape), expected \(ten.shape)")
-                }
-                targets.append((base + ten.offset, rec.offset, ten.count))
-            }
-        }
-        // Everything validated: now copy.
-        bytes.withUnsafeBytes { raw in
-            for (dst, off, n) in targets {
-                for j in 0..<n { dst[j] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: off + 4 * j, as: UInt32.self).littleEndian) }
             }
         }
         t.step = Int(h.step)
         t.rng = h.rng
+    }
+
+    static func checkConfig(_ c: ModelConfig, _ t: Trainer, path: String) throws {
+        guard c == t.model.config else {
+            throw IBTPOError(.configMismatch, "\(path): checkpoint model config \(c) differs from the trainer's \(t.model.config)")
+        }
     }
 }
