@@ -32,13 +32,7 @@
 int main(int argc, char **argv) {
     self_path = argv[0];
     if (argc == 3 && strcmp(argv[1], "--bad-handle") == 0) return bad_handle_child(atoi(argv[2]));
-    if (argc > 1) {
-        snprintf(scratch, sizeof scratch, "%s", argv[1]);
-    } else {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(scratch, sizeof scratch, "%s/ibtpo-ctest-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(scratch)) { perror("mkdtemp"); return 2; }
-    }
+    if (tu_scratch_dir(scratch, sizeof scratch, argc, argv, "ibtpo-ctest") != 0) return 2;
     printf("# libibtpo C API test, library version 0x%06lx, scratch %s\n", (unsigned long)ibtpo_version(), scratch);
     double t_start = now_seconds();
 

@@ -520,13 +520,7 @@ static void sweep_function(int fn) {
 }
 
 int main(int argc, char **argv) {
-    if (argc > 1) {
-        snprintf(scratch, sizeof scratch, "%s", argv[1]);
-    } else {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(scratch, sizeof scratch, "%s/ibtpo-misuse-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(scratch)) { perror("mkdtemp"); return 2; }
-    }
+    if (tu_scratch_dir(scratch, sizeof scratch, argc, argv, "ibtpo-misuse") != 0) return 2;
     double t0 = now_seconds();
     printf("# libibtpo misuse sweep, library version 0x%06lx, %d functions\n", (unsigned long)ibtpo_version(), NFN + 5);
     snprintf(ckpt_path, sizeof ckpt_path, "%s/misuse.ckpt", scratch);

@@ -164,13 +164,7 @@ static void compare(const run_t *x, const run_t *solo, const char *label) {
 int main(int argc, char **argv) {
     char scratch[4096];
     int rounds = argc > 2 ? atoi(argv[2]) : 2;
-    if (argc > 1) {
-        snprintf(scratch, sizeof scratch, "%s", argv[1]);
-    } else {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(scratch, sizeof scratch, "%s/ibtpo-two-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(scratch)) { perror("mkdtemp"); return 2; }
-    }
+    if (tu_scratch_dir(scratch, sizeof scratch, argc, argv, "ibtpo-two") != 0) return 2;
     printf("# libibtpo two-trainers test, library version 0x%06lx: same seed, 2 threads each; %d SFT steps, rl_begin + "
            "%d IB-TPO steps, generate, score, evaluate, save; %d concurrent round(s)\n",
            (unsigned long)ibtpo_version(), NSFT, NRL, rounds);

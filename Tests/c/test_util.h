@@ -21,6 +21,10 @@
 #include <string.h>
 #include <time.h>
 
+/* The scratch directory of a C test: argv[1] when given, else a fresh directory
+ * $TMPDIR/<prefix>-XXXXXX (or /tmp). Writes it into out; returns 0, or -1 after perror. */
+int tu_scratch_dir(char *out, size_t size, int argc, char **argv, const char *prefix);
+
 /* Checks passed and failed so far (defined in test_util.c). */
 extern int tu_passed, tu_failed;
 

@@ -89,12 +89,8 @@ def main():
     p.add_argument("--min-time", type=float, default=3.0, help="keep repeating until this many seconds are timed")
     p.add_argument("--max-repeats", type=int, default=40)
     p.add_argument("--sample", action="store_true")
-    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--config", help=argparse.SUPPRESS)
-    a = p.parse_args()
-    if a.child:
-        a.threads = int(a.threads)
-        return child(a)
+    a = pc.parse_or_run_child(p, child)
     rc = 0
     for cfg in a.configs.split(","):
         for attn in a.attn.split(","):

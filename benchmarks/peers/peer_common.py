@@ -4,6 +4,7 @@ The model mirrors libibtpo's Llama-style policy: vocab 259 (256 bytes + BOS/EOS/
 RMSNorm eps 1e-5, RoPE theta 10000 (rotate-half), SwiGLU MLP, no biases,
 tied input/output embeddings, float32.
 """
+import argparse
 import os
 import statistics
 import sys
@@ -167,3 +168,15 @@ class ForeignCPU:
         busy = (t1 - self.t0) - (i1 - self.i0)
         self.value = max(0.0, (busy - (s1 - self.s0)) / total)
         return False
+
+
+def parse_or_run_child(p, child):
+    """Adds the hidden --child flag and parses the command line. In a child process (the
+    parent re-runs the script once per thread count) runs child(args) with an int
+    args.threads and exits with its status; otherwise returns the parsed arguments."""
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.child:
+        a.threads = int(a.threads)
+        sys.exit(child(a))
+    return a

@@ -99,12 +99,8 @@ def main():
     p.add_argument("--adamw", default="default", help="default|fused|foreach|loop (comma list)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=0, help="timed steps (0 = per-config default)")
-    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--config", help=argparse.SUPPRESS)
-    a = p.parse_args()
-    if a.child:
-        a.threads = int(a.threads)
-        return child(a)
+    a = pc.parse_or_run_child(p, child)
     rc = 0
     for cfg in a.configs.split(","):
         steps = a.steps or {"tiny": 20, "small": 6}[cfg]

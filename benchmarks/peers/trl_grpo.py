@@ -140,11 +140,7 @@ def main():
     p.add_argument("--attn", default="sdpa")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--iters", type=int, default=5)
-    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    a = p.parse_args()
-    if a.child:
-        a.threads = int(a.threads)
-        return child(a)
+    a = pc.parse_or_run_child(p, child)
     rc = 0
     for th in a.threads.split(","):
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "--threads", th, "--attn", a.attn,
