@@ -44,8 +44,8 @@ public enum TrainBench {
         return Result(tokensPerSecond: Double(N) / step, stepSeconds: step, gflops: trainFlops(model, shape) / step / 1e9)
     }
 
-    /// The BLIS sgemm peak on `threads` cores: GFLOP/s of a 1024³ product whose rows are
-    /// split into one block per thread, each a single BLIS call (median of 5).
+    /// The sgemm speed of the kernel in use on `threads` cores: GFLOP/s of a 1024³ product
+    /// whose rows are split into one block per thread, each a single BLIS call (median of 5).
     public static func sgemmPeak(threads: Int) -> Double {
         let n = 1024
         let a = UnsafeMutablePointer<Float>.allocate(capacity: n * n); defer { a.deallocate() }
