@@ -118,6 +118,7 @@ struct Bench: ParsableCommand {
                         let r = try TrainBench.train(model: model, shape: shape, threads: nt, steps: steps, repeats: repeats)
                         print("bench kind=train kernel=\(kname) config=\(name) threads=\(nt) "
                             + "tokens_per_s=\(fmt(r.tokensPerSecond, 1)) step_ms=\(fmt(r.stepSeconds * 1000, 1)) "
+                            + "cpu_step_ms=\(fmt(r.cpuStepSeconds * 1000, 1)) "
                             + "gflops=\(fmt(r.gflops, 1)) " + fracs(r.gflops))
                         fflush(stdout)
                     }
