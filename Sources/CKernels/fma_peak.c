@@ -3,6 +3,7 @@
  * 512 or 256 bits. Each function carries its own target attribute and is called only
  * after ibtpokern_fma_width() says the CPU and OS run that width. */
 #include "ckernels.h"
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 __attribute__((target("avx512f")))
@@ -47,7 +48,13 @@ static double loop256(int64_t iters, float *sink) {
     return (double)iters * 12 * 8 * 2;
 }
 
+#endif /* __x86_64__ */
+
 double ibtpokern_fma_loop(int width, int64_t iters, float *sink) {
+#if !defined(__x86_64__)
+    (void)width; (void)iters; (void)sink;
+    return 0;
+#else
     float dummy;
     if (!sink) sink = &dummy;
     if (iters < 0) iters = 0;
@@ -55,4 +62,5 @@ double ibtpokern_fma_loop(int width, int64_t iters, float *sink) {
     if (width == 512 && w >= 512) return loop512(iters, sink);
     if (width == 256 && w >= 256) return loop256(iters, sink);
     return 0;
+#endif
 }

@@ -10,7 +10,9 @@
  *
  * Deliberately no _POSIX_C_SOURCE before <blis.h> (it breaks pthread_barrier_t there). */
 #include <blis-serial/blis.h>
+#if defined(__x86_64__)
 #include <cpuid.h>
+#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -31,6 +33,7 @@ static struct {
     int avx512;   /* AVX-512 F, DQ, BW, VL; OS saves opmask + ZMM */
 } cpu;
 
+#if defined(__x86_64__)
 static uint64_t xgetbv0(void) {
     uint32_t lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
@@ -59,6 +62,10 @@ static void detect_cpu(void) {
     cpu.fma256 = fma && avx2 && osYmm;
     cpu.avx512 = cpu.fma256 && f && dq && bw && vl && osZmm;
 }
+#else
+/* Not x86-64: no kernel of ours, BLIS decides (cpu stays zeroed). */
+static void detect_cpu(void) { memset(&cpu, 0, sizeof cpu); }
+#endif
 
 const char *ibtpokern_cpu_vendor(void) { (void)ibtpokern_kernel_current(); return cpu.vendor; }
 int ibtpokern_cpu_family(void) { (void)ibtpokern_kernel_current(); return cpu.family; }
@@ -103,6 +110,7 @@ static void set_float(bszid_t id, dim_t v, cntx_t *cx) {
     bli_blksz_set_max(v, BLIS_FLOAT, bs);
 }
 
+#if defined(__x86_64__)
 static void build_ours(void) {
     memcpy(&ours, bli_gks_query_cntx(), sizeof ours);
     bli_cntx_set_l3_nat_ukrs(1, BLIS_GEMM_UKR, BLIS_FLOAT, (void *)ibtpokern_sgemm_avx512_32x12, FALSE, &ours);
@@ -133,6 +141,7 @@ static void build_ours(void) {
                 (long)bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_KC, &ours),
                 (long)bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_NC, &ours));
 }
+#endif
 
 /* ---- selection -------------------------------------------------------------------- */
 
@@ -174,7 +183,9 @@ static void describe(int id) {
 
 static void init(void) {
     detect_cpu();
+#if defined(__x86_64__)
     if (cpu.avx512) build_ours();
+#endif
     int id = auto_kernel();
     const char *env = getenv("IBTPO_KERNEL");
     if (env && *env && strcmp(env, "auto") != 0) {

@@ -13,6 +13,7 @@
  * this target uses AVX-512, and the kernel is registered only after cpuid + xgetbv say
  * the CPU and OS support it. beta == 0 never reads C (NaN garbage in C is overwritten). */
 #include <blis-serial/blis.h>
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 #define MR 32
@@ -120,3 +121,4 @@ void ibtpokern_sgemm_avx512_32x12(dim_t m, dim_t n, dim_t k,
         }
     }
 }
+#endif /* __x86_64__ */
