@@ -54,9 +54,14 @@ let package = Package(
         .systemLibrary(name: "CBLIS", path: "Sources/CBLIS"),
         .systemLibrary(name: "CIBTPO", path: "include"),
         .systemLibrary(name: "CAtomics", path: "Sources/CAtomics"),
+        // Our sgemm micro-kernels for BLIS's framework and their run-time selection. No
+        // target-wide -m flags: each kernel carries a target attribute and runs only after
+        // cpuid + xgetbv allow it, so one library runs on every x86-64 CPU.
+        // -gdwarf-4: clang's default DWARF 5 makes valgrind 3.19 (Debian 12) give up on the library.
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
         .target(
             name: "IBTPO",
-            dependencies: ["CBLIS", "CIBTPO", "CAtomics"],
+            dependencies: ["CBLIS", "CIBTPO", "CAtomics", "CKernels"],
             swiftSettings: [.unsafeFlags(coreSwiftFlags)],
             linkerSettings: coreLinker
         ),

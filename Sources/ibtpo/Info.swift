@@ -14,6 +14,10 @@ struct Info: ParsableCommand {
         cfg.batch = batch; cfg.seq = seq > 0 ? seq : cfg.model.maxSeq; cfg.threads = opts.threads
         print("libibtpo \(LibraryVersion.string)")
         print("BLIS \(BLISInfo.version), kernels: \(BLISInfo.architecture)")
+        print("sgemm kernel: \(MatmulKernel.description) (automatic choice: \(MatmulKernel.automatic.name); "
+            + "IBTPO_KERNEL=auto|blis|avx512 overrides)")
+        if let w = MatmulKernel.warning { print("warning: \(w)") }
+        print("CPU: \(MatmulKernel.cpu), widest FMA: \(FMAPeak.width) bits")
         print("threads: \(opts.threads)")
         do {
             let plan = try Trainer.plan(cfg)

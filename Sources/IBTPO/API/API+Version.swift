@@ -1,4 +1,5 @@
 import CIBTPO
+import CKernels
 
 @c @implementation
 public func ibtpo_version() -> UInt32 {
@@ -23,4 +24,9 @@ public func ibtpo_last_error(_ trainer: OpaquePointer?) -> UnsafePointer<CChar>?
         return UnsafeRawPointer(("trainer handle is not a live trainer" as StaticString).utf8Start).assumingMemoryBound(to: CChar.self)
     }
     return UnsafePointer(h.error.buf)
+}
+
+@c @implementation
+public func ibtpo_sgemm_kernel() -> UnsafePointer<CChar>? {
+    ibtpokern_kernel_description()
 }

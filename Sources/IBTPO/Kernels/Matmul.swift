@@ -1,6 +1,7 @@
-import CBLIS
+import CKernels
 
-/// Float32 matrix products on BLIS's typed expert API, always single-threaded inside BLIS;
+/// Float32 matrix products on BLIS's typed expert API, always single-threaded inside BLIS,
+/// with the micro-kernel `MatmulKernel.current` (ours or BLIS's, chosen at run time);
 /// parallelism comes from `ThreadPool`, which splits the output into row (or column) blocks.
 /// Every matrix is a strided view: element (i, j) of A is `a[i*rsa + j*csa]`, so transposes
 /// are free. Splits depend only on shapes, so results do not depend on the thread count.
@@ -13,11 +14,8 @@ public enum Matmul {
                              beta: Float = 0,
                              _ c: UnsafeMutablePointer<Float>, _ rsc: Int, _ csc: Int) {
         if m == 0 || n == 0 { return }
-        var al = alpha, be = beta
-        var rntm = ibtpo_blis_rntm()
-        ibtpo_blis_rntm_init(&rntm, 1)
-        bli_sgemm_ex(0, 0, Int64(m), Int64(n), Int64(k), &al, a, Int64(rsa), Int64(csa),
-                     b, Int64(rsb), Int64(csb), &be, c, Int64(rsc), Int64(csc), nil, &rntm)
+        ibtpokern_sgemm(Int64(m), Int64(n), Int64(k), alpha, a, Int64(rsa), Int64(csa),
+                       b, Int64(rsb), Int64(csb), beta, c, Int64(rsc), Int64(csc))
     }
 }
 
@@ -52,9 +50,13 @@ extension ThreadPool {
             return
         }
         // Up to ~16 tiles of a multiple of 16 rows (or columns) keep BLIS's micro-kernel busy.
+        // Our kernel runs on BLIS's packed path, where every tile packs the whole other
+        // operand: 4…16 tiles of about 128 (4 × MR) instead. Tiles depend on the shape and
+        // the kernel only, never on the thread count.
         let byRows = m >= n
         let len = byRows ? m : n
-        let tile = max(16, ((len + 15) / 16 + 15) / 16 * 16)
+        let parts = MatmulKernel.current == .avx512 ? min(16, max(4, len / 128)) : 16
+        let tile = max(16, ((len + parts - 1) / parts + 15) / 16 * 16)
         let tiles = (len + tile - 1) / tile
         run(tiles, GemmTilesJob(m: m, n: n, k: k, alpha: alpha, a: a, rsa: rsa, csa: csa, b: b, rsb: rsb, csb: csb,
                                 beta: beta, c: c, rsc: rsc, csc: csc, tile: tile, byRows: byRows))

@@ -4,7 +4,13 @@ import IBTPO
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure training tokens/s (forward + backward + AdamW) against the BLIS sgemm peak of the same run.")
+        abstract: "Measure training tokens/s (forward + backward + AdamW) against the CPU's FMA peak and BLIS's sgemm.",
+        discussion: """
+            Each thread count first measures the fp32 FMA peak (an FMA loop at the widest vector \
+            width, kind=fma-peak) and the 1024³ sgemm of BLIS's own kernel (kind=sgemm-peak \
+            kernel=blis); every later figure is printed as frac_fma (of the FMA peak) and \
+            frac_blis (of BLIS's sgemm). --kernels runs the gemm/train figures once per kernel.
+            """)
     @Option(help: "Comma-separated presets to measure.") var models: String = "tiny,small"
     @OptionGroup var configOpts: ConfigOptions
     @Option(name: [.customLong("threads-list"), .customLong("threads")], help: "Comma-separated thread counts, e.g. 1,2.")
@@ -16,11 +22,22 @@ struct Bench: ParsableCommand {
     @Option(help: "Comma-separated concurrent sequence counts for --decode.") var seqs: String = "1,8,64"
     @Flag(help: "Measure one full GRPO iteration (8 prompts × 8 completions × 32 tokens, tiny model), as TRL's peer benchmark.")
     var grpo = false
+    @Option(help: "Comma-separated sgemm kernels for the gemm/train figures (auto, blis, avx512); default: the one in use.")
+    var kernels: String = ""
 
     func run() throws {
         let presets = models.split(separator: ",").map(String.init)
         let counts = try intList(threadsList, "--threads-list")
-        print("libibtpo \(LibraryVersion.string) bench, BLIS \(BLISInfo.version) (\(BLISInfo.architecture))")
+        print("libibtpo \(LibraryVersion.string) bench, BLIS \(BLISInfo.version) (\(BLISInfo.architecture)), "
+            + "sgemm kernel \(MatmulKernel.description), CPU \(MatmulKernel.cpu)")
+        if let w = MatmulKernel.warning { print("warning: \(w)") }
+        var kernelList: [MatmulKernel] = []
+        for name in kernels.split(separator: ",").map(String.init) {
+            guard let k = MatmulKernel(name: name) else { throw ValidationError("unknown kernel \(name) (auto, blis, avx512)") }
+            guard k.isSupported else { throw ValidationError("kernel \(name) does not run on this CPU (\(MatmulKernel.cpu))") }
+            kernelList.append(k)
+        }
+        if kernelList.isEmpty { kernelList = [MatmulKernel.current] }
         do {
             if grpo {
                 for nt in counts {
@@ -53,38 +70,60 @@ struct Bench: ParsableCommand {
                 return
             }
             for nt in counts {
-                let peak = TrainBench.sgemmPeak(threads: nt)
-                print("bench kind=sgemm-peak threads=\(nt) gflops=\(fmt(peak, 1))")
-                if gemm {
-                    for (T, d, H) in [(64, 32, 4), (128, 32, 8)] {
-                        let r = TrainBench.attentionGemms(seq: T, headDim: d, heads: H)
-                        print("bench kind=attention-gemm seq=\(T) head_dim=\(d) qk_gflops=\(fmt(r.qk, 1)) pv_gflops=\(fmt(r.pv, 1))")
-                    }
-                    for (name, m, n, k, tr) in [("x.Wt", 2048, 384, 128, false), ("dy.W", 2048, 128, 384, false),
-                                                ("dyT.x", 384, 128, 2048, true), ("head", 2048, 259, 128, false),
-                                                ("dheadT.x", 259, 128, 2048, true), ("att.qk", 64, 64, 32, false)] {
-                        let g = TrainBench.gemm(m: m, n: n, k: k, aTransposed: tr, threads: nt)
-                        print("bench kind=gemm shape=\(name) m=\(m) n=\(n) k=\(k) threads=\(nt) gflops=\(fmt(g, 1)) "
-                            + "frac_peak=\(fmt(g / peak, 3))")
-                    }
+                let fma = FMAPeak.measure(pool: ThreadPool(threads: nt))
+                print("bench kind=fma-peak threads=\(nt) width=\(FMAPeak.width) gflops=\(fmt(fma, 1))")
+                let inUse = MatmulKernel.current
+                MatmulKernel.select(.blis)
+                let blis = TrainBench.sgemmPeak(threads: nt)
+                MatmulKernel.select(inUse)
+                func fracs(_ g: Double) -> String {
+                    "frac_fma=\(fma > 0 ? fmt(g / fma, 3) : "nan") frac_blis=\(fmt(g / blis, 3))"
                 }
-                for name in presets {
-                    let (model, shape): (ModelConfig, TrainShape)
-                    switch name {
-                    case "tiny": (model, shape) = (.tiny, TrainShape(batch: 32, seq: 64))
-                    case "small": (model, shape) = (.small, TrainShape(batch: 32, seq: 128))
-                    default: throw ValidationError("unknown preset \(name)")
+                print("bench kind=sgemm-peak threads=\(nt) kernel=blis(\(BLISInfo.architecture)) gflops=\(fmt(blis, 1)) "
+                    + fracs(blis))
+                for kernel in kernelList {
+                    MatmulKernel.select(kernel)
+                    defer { MatmulKernel.select(inUse) }
+                    let kname = MatmulKernel.current.name
+                    if MatmulKernel.current != .blis {
+                        let g = TrainBench.sgemmPeak(threads: nt)
+                        print("bench kind=sgemm-peak threads=\(nt) kernel=\(kname) gflops=\(fmt(g, 1)) " + fracs(g))
                     }
                     if gemm {
-                        let ph = try TrainBench.phases(model: model, shape: shape, threads: nt, steps: steps)
-                        print("bench kind=phases config=\(name) threads=\(nt) forward_ms=\(fmt(ph.forward * 1000, 1)) "
-                            + "backward_ms=\(fmt(ph.backward * 1000, 1)) optimizer_ms=\(fmt(ph.optimizer * 1000, 1))")
+                        for (T, d, H) in [(64, 32, 4), (128, 32, 8)] {
+                            let r = TrainBench.attentionGemms(seq: T, headDim: d, heads: H)
+                            print("bench kind=attention-gemm kernel=\(kname) seq=\(T) head_dim=\(d) qk_gflops=\(fmt(r.qk, 1)) "
+                                + "pv_gflops=\(fmt(r.pv, 1))")
+                        }
+                        for (name, m, n, k, tr) in [("x.Wt", 2048, 384, 128, false), ("dy.W", 2048, 128, 384, false),
+                                                    ("dyT.x", 384, 128, 2048, true), ("head", 2048, 259, 128, false),
+                                                    ("dheadT.x", 259, 128, 2048, true), ("att.qk", 64, 64, 32, false),
+                                                    ("decode8", 8, 384, 128, false), ("square1024", 1024, 1024, 1024, false)] {
+                            let g = TrainBench.gemm(m: m, n: n, k: k, aTransposed: tr, threads: nt)
+                            print("bench kind=gemm kernel=\(kname) shape=\(name) m=\(m) n=\(n) k=\(k) threads=\(nt) "
+                                + "gflops=\(fmt(g, 1)) " + fracs(g))
+                        }
                     }
-                    let r = try TrainBench.train(model: model, shape: shape, threads: nt, steps: steps, repeats: repeats)
-                    print("bench kind=train config=\(name) threads=\(nt) tokens_per_s=\(fmt(r.tokensPerSecond, 1)) "
-                        + "step_ms=\(fmt(r.stepSeconds * 1000, 1)) gflops=\(fmt(r.gflops, 1)) "
-                        + "frac_peak=\(fmt(r.gflops / peak, 3))")
-                    fflush(stdout)
+                    for name in presets {
+                        let (model, shape): (ModelConfig, TrainShape)
+                        switch name {
+                        case "tiny": (model, shape) = (.tiny, TrainShape(batch: 32, seq: 64))
+                        case "small": (model, shape) = (.small, TrainShape(batch: 32, seq: 128))
+                        default: throw ValidationError("unknown preset \(name)")
+                        }
+                        if gemm {
+                            let ph = try TrainBench.phases(model: model, shape: shape, threads: nt, steps: steps)
+                            print("bench kind=phases kernel=\(kname) config=\(name) threads=\(nt) "
+                                + "forward_ms=\(fmt(ph.forward * 1000, 1)) backward_ms=\(fmt(ph.backward * 1000, 1)) "
+                                + "optimizer_ms=\(fmt(ph.optimizer * 1000, 1))")
+                        }
+                        let r = try TrainBench.train(model: model, shape: shape, threads: nt, steps: steps, repeats: repeats)
+                        print("bench kind=train kernel=\(kname) config=\(name) threads=\(nt) "
+                            + "tokens_per_s=\(fmt(r.tokensPerSecond, 1)) step_ms=\(fmt(r.stepSeconds * 1000, 1)) "
+                            + "cpu_step_ms=\(fmt(r.cpuStepSeconds * 1000, 1)) "
+                            + "gflops=\(fmt(r.gflops, 1)) " + fracs(r.gflops))
+                        fflush(stdout)
+                    }
                 }
             }
         } catch let e as IBTPOError { fail(e) }

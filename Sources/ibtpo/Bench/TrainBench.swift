@@ -7,6 +7,16 @@ public enum TrainBench {
         public var tokensPerSecond: Double
         public var stepSeconds: Double
         public var gflops: Double
+        /// Process CPU seconds per step (best repeat): with 1 thread, the step's cost without
+        /// the time other processes took from it on a shared machine.
+        public var cpuStepSeconds: Double
+    }
+
+    /// CPU seconds this process has used (all threads).
+    static func processCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + 1e-9 * Double(ts.tv_nsec)
     }
 
     /// Floating-point operations of one training step (forward + backward), counting the
@@ -34,18 +44,21 @@ public enum TrainBench {
         func fill() { for r in 0..<N { t.model.coef[r] = -1 } }
         for _ in 0..<2 { fill(); _ = try t.supervisedStep() }
         var times: [Double] = []
+        var cpu = Double.infinity
         for _ in 0..<max(1, repeats) {
-            let t0 = monotonicSeconds()
+            let t0 = monotonicSeconds(), c0 = processCPUSeconds()
             for _ in 0..<max(1, steps) { fill(); _ = try t.supervisedStep() }
             times.append((monotonicSeconds() - t0) / Double(max(1, steps)))
+            cpu = min(cpu, (processCPUSeconds() - c0) / Double(max(1, steps)))
         }
         times.sort()
         let step = times[times.count / 2]
-        return Result(tokensPerSecond: Double(N) / step, stepSeconds: step, gflops: trainFlops(model, shape) / step / 1e9)
+        return Result(tokensPerSecond: Double(N) / step, stepSeconds: step, gflops: trainFlops(model, shape) / step / 1e9,
+                      cpuStepSeconds: cpu)
     }
 
-    /// The BLIS sgemm peak on `threads` cores: GFLOP/s of a 1024³ product whose rows are
-    /// split into one block per thread, each a single BLIS call (median of 5).
+    /// The sgemm speed of the kernel in use on `threads` cores: GFLOP/s of a 1024³ product
+    /// whose rows are split into one block per thread, each a single BLIS call (median of 5).
     public static func sgemmPeak(threads: Int) -> Double {
         let n = 1024
         let a = UnsafeMutablePointer<Float>.allocate(capacity: n * n); defer { a.deallocate() }

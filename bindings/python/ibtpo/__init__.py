@@ -84,8 +84,13 @@ def version_number() -> int:
     return int(_lib.LIB.ibtpo_version())
 
 
+def sgemm_kernel() -> str:
+    """ibtpo_sgemm_kernel(): the sgemm micro-kernel in use, e.g. "avx512 32x12 (ours)" or "zen3 (BLIS)"."""
+    return _lib.LIB.ibtpo_sgemm_kernel().decode()
+
+
 __all__ = [
-    "version", "version_number", "status_string", "status_name", "STATUS_NAMES", "EXPECTED_MAJOR", "LIBRARY_PATH",
+    "version", "version_number", "sgemm_kernel", "status_string", "status_name", "STATUS_NAMES", "EXPECTED_MAJOR", "LIBRARY_PATH",
     "IBTPOError", "InvalidArgumentError", "BadDataError", "AbortedError", "CallbackFailedError",
     "ModelConfig", "TrainerConfig", "SamplingConfig", "EvalConfig", "RLConfig", "EvalResult", "RLMetrics",
     "memory_plan", "Trainer", "Completion", "Task", "Problem", "tokenize", "detokenize", "tree_advantages",

@@ -304,6 +304,7 @@ _PROTOTYPES = {
                                              POINTER(c_double)]),
     "ibtpo_trainer_save": (ibtpo_status, [ibtpo_trainer_p, c_char_p]),
     "ibtpo_trainer_load": (ibtpo_status, [ibtpo_trainer_p, c_char_p]),
+    "ibtpo_sgemm_kernel": (c_char_p, []),
 }
 
 
