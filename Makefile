@@ -141,6 +141,8 @@ build: check-blis
 # (-static-stdlib + exports.map), so it never invalidates the normal .build.
 lib: check-blis
 	IBTPO_RELEASE_LIB=1 $(SWIFT) build -c release --product ibtpo --scratch-path $(LIB_SCRATCH)
+	@# (ar updates the archive in place: drop it first, so a renamed source leaves no stale member)
+	rm -f $(LIB_SCRATCH)/release/libibtpo-static.a
 	IBTPO_RELEASE_LIB=1 $(SWIFT) build -c release --product ibtpo-static --scratch-path $(LIB_SCRATCH)
 	mkdir -p $(DIST)/lib $(LIB_SCRATCH)/static
 	@# libibtpo.so.X.Y.Z (SONAME libibtpo.so.0), with the usual symlinks
