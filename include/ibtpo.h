@@ -23,6 +23,7 @@
  *  - 0.2 added rollout_slots to ibtpo_trainer_config (in what was tail padding, so
  *    sizeof is unchanged; 0.1 programs that filled the struct with the default filler get
  *    the default) and kv_cache_bytes to ibtpo_memory_plan, and 23 functions.
+ *  - 0.3 added ibtpo_sgemm_kernel().
  *  - Enum-like values are int32_t constants with explicit values that are never reused.
  *  - Strings returned as `const char *` are owned by the library: static strings live
  *    forever; per-handle strings live until the next call on the same handle.
@@ -45,7 +46,7 @@ extern "C" {
 #endif
 
 #define IBTPO_VERSION_MAJOR 0
-#define IBTPO_VERSION_MINOR 2
+#define IBTPO_VERSION_MINOR 3
 #define IBTPO_VERSION_PATCH 0
 /** (major << 16) | (minor << 8) | patch, as a compile-time constant. */
 #define IBTPO_VERSION_NUMBER ((IBTPO_VERSION_MAJOR << 16) | (IBTPO_VERSION_MINOR << 8) | IBTPO_VERSION_PATCH)

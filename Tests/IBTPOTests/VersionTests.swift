@@ -1,5 +1,5 @@
 import XCTest
 @testable import IBTPO
 final class VersionTests: XCTestCase {
-    func testVersionString() { XCTAssertEqual(LibraryVersion.string, "0.2.0") }
+    func testVersionString() { XCTAssertEqual(LibraryVersion.string, "0.3.0") }
 }

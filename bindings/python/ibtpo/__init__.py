@@ -65,7 +65,7 @@ from .task import Problem, Task
 from .tokenizer import detokenize, tokenize
 from .trainer import Completion, Trainer, memory_plan, tree_advantages
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: Major version of the C API this binding was written for (compared with the library at import).
 EXPECTED_MAJOR = _lib.EXPECTED_MAJOR

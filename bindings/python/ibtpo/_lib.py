@@ -22,7 +22,7 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c
 
 # The header this binding mirrors (include/ibtpo.h). Same major = ABI-compatible (libuv's rule).
 EXPECTED_MAJOR = 0
-EXPECTED_MINOR = 2
+EXPECTED_MINOR = 3
 
 ibtpo_status = c_int32
 ibtpo_trainer_p = c_void_p  # opaque `ibtpo_trainer *`
