@@ -12,15 +12,7 @@ final class CheckpointTests: XCTestCase {
 
     func tmpPath(_ name: String) -> String { "/tmp/ibtpo-test-\(getpid())-\(name).ckpt" }
 
-    func train(_ t: Trainer, steps: Int) throws -> [Float] {
-        var losses: [Float] = []
-        for _ in 0..<steps {
-            _ = ReverseTask().fill(tokens: t.model.tokens, targets: t.model.targets, coef: t.model.coef,
-                                   batch: t.config.batch, seq: t.config.seq, rng: &t.rng)
-            losses.append(try t.supervisedStep().loss)
-        }
-        return losses
-    }
+    func train(_ t: Trainer, steps: Int) throws -> [Float] { try t.trainOnReverse(steps: steps) }
 
     /// Save → load into a fresh trainer restores parameters, AdamW moments, step and RNG bit
     /// for bit, and training continues identically (the oracle is the uninterrupted run).

@@ -169,15 +169,7 @@ final class MicroKernelTests: XCTestCase {
         // BLIS's (for k <= KC both kernels run the same sequential FMA chain: same bits).
         c.model = ModelConfig(dModel: 96, nLayers: 2, nHeads: 4, nKVHeads: 2, dFF: 400, maxSeq: 64)
         c.batch = 8; c.seq = 64; c.threads = 2; c.seed = 11
-        func train(_ t: Trainer, _ steps: Int) throws -> [Float] {
-            var losses: [Float] = []
-            for _ in 0..<steps {
-                _ = ReverseTask().fill(tokens: t.model.tokens, targets: t.model.targets, coef: t.model.coef,
-                                       batch: t.config.batch, seq: t.config.seq, rng: &t.rng)
-                losses.append(try t.supervisedStep().loss)
-            }
-            return losses
-        }
+        func train(_ t: Trainer, _ steps: Int) throws -> [Float] { try t.trainOnReverse(steps: steps) }
         let path = "/tmp/ibtpo-test-\(getpid())-xkernel.ckpt"
         defer { unlink(path) }
         try with(ks[1]) {

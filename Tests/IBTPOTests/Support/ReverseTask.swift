@@ -48,3 +48,18 @@ public struct ReverseTask: Sendable {
         return weighted
     }
 }
+
+extension Trainer {
+    /// Runs `steps` supervised steps on fresh `ReverseTask()` batches drawn from the
+    /// trainer's own RNG (so a saved and reloaded trainer continues the same stream) and
+    /// returns their losses.
+    func trainOnReverse(steps: Int) throws -> [Float] {
+        var losses: [Float] = []
+        for _ in 0..<steps {
+            _ = ReverseTask().fill(tokens: model.tokens, targets: model.targets, coef: model.coef,
+                                   batch: config.batch, seq: config.seq, rng: &rng)
+            losses.append(try supervisedStep().loss)
+        }
+        return losses
+    }
+}
