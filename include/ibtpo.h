@@ -512,7 +512,7 @@ ibtpo_status ibtpo_trainer_load(ibtpo_trainer *trainer, const char *path);
 /* ---- Kernels ----------------------------------------------------------------------- */
 
 /** Static, NUL-terminated name of the sgemm micro-kernel the library uses on this CPU,
- *  e.g. "avx512 32x12 (ours)" or "zen3 (BLIS)". Chosen once per process by cpuid; the
+ *  e.g. "avx512 16x24 (ours)" or "zen3 (BLIS)". Chosen once per process by cpuid; the
  *  environment variable IBTPO_KERNEL=auto|blis|avx512 (read at the first product)
  *  overrides it, and an unknown or unsupported value keeps the automatic choice with a
  *  warning on stderr. Thread-safe; valid for the life of the process. */

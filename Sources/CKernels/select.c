@@ -20,9 +20,11 @@
 #include <string.h>
 #include "ckernels.h"
 
-void ibtpokern_sgemm_avx512_32x12(dim_t m, dim_t n, dim_t k, float *restrict alpha, float *restrict a,
+void ibtpokern_sgemm_avx512_16x24(dim_t m, dim_t n, dim_t k, float *restrict alpha, float *restrict a,
                               float *restrict b, float *restrict beta, float *restrict c, inc_t rs_c,
                               inc_t cs_c, auxinfo_t *restrict data, cntx_t *restrict cntx);
+void ibtpokern_spackm_avx512_16xk(conj_t, pack_t, dim_t, dim_t, dim_t, float *, float *, inc_t, inc_t, float *, inc_t, cntx_t *);
+void ibtpokern_spackm_avx512_24xk(conj_t, pack_t, dim_t, dim_t, dim_t, float *, float *, inc_t, inc_t, float *, inc_t, cntx_t *);
 
 /* ---- CPU features ---------------------------------------------------------------- */
 
@@ -77,10 +79,11 @@ int ibtpokern_fma_width(void) {
 
 /* ---- our BLIS context ------------------------------------------------------------- */
 
-/* Block sizes of our AVX-512 kernel (float). KC*NR*4 = 18 KiB: the B micro-panel stays in
- * a 32-48 KiB L1d; MC*KC*4 = 720 KiB: the packed A block in a 1-2 MiB L2; NC*KC*4 =
- * 4.5 MiB: the packed B block in L3. MC, NC are multiples of MR, NR. */
-enum { OUR_MR = 32, OUR_NR = 12, OUR_MC = 480, OUR_KC = 384, OUR_NC = 3072 };
+/* Block sizes of our AVX-512 kernel (float). KC*NR*4 = 36 KiB: the B micro-panel in a
+ * 48 KiB L1d (Ice Lake and later); MC*KC*4 = 720 KiB: the packed A block in a 1-2 MiB L2;
+ * NC*KC*4 = 4.5 MiB: the packed B block in L3. MC, NC are multiples of MR, NR. On the
+ * Sapphire Rapids-class test machine KC 256/384 x MC 480/960 were within its noise. */
+enum { OUR_MR = 16, OUR_NR = 24, OUR_MC = 480, OUR_KC = 384, OUR_NC = 3072 };
 
 static cntx_t ours;          /* a copy of BLIS's context for this CPU, our sgemm inside */
 /* BLIS's small/unpacked ("sup") path, with the CPU's own sup kernels (AVX2 haswell/zen3
@@ -113,7 +116,12 @@ static void set_float(bszid_t id, dim_t v, cntx_t *cx) {
 #if defined(__x86_64__)
 static void build_ours(void) {
     memcpy(&ours, bli_gks_query_cntx(), sizeof ours);
-    bli_cntx_set_l3_nat_ukrs(1, BLIS_GEMM_UKR, BLIS_FLOAT, (void *)ibtpokern_sgemm_avx512_32x12, FALSE, &ours);
+    /* BLIS 0.9's context holds packm kernels for panels of 0..31 rows only (wider panels
+     * fall back to its generic scal2m, with scalar gathers for transposed operands), so
+     * our micro-kernel is 16 x 24 and brings AVX-512 packm kernels for both panels. */
+    bli_cntx_set_l3_nat_ukrs(1, BLIS_GEMM_UKR, BLIS_FLOAT, (void *)ibtpokern_sgemm_avx512_16x24, FALSE, &ours);
+    bli_cntx_set_packm_kers(2, BLIS_PACKM_16XK_KER, BLIS_FLOAT, (void *)ibtpokern_spackm_avx512_16xk,
+                            BLIS_PACKM_24XK_KER, BLIS_FLOAT, (void *)ibtpokern_spackm_avx512_24xk, &ours);
     set_float(BLIS_MR, OUR_MR, &ours);
     set_float(BLIS_NR, OUR_NR, &ours);
     set_float(BLIS_MC, OUR_MC, &ours);

@@ -11,7 +11,7 @@
 enum {
     IBTPO_CK_AUTO = 0,    /* the selection rule (see ibtpokern_auto_kernel) */
     IBTPO_CK_BLIS = 1,    /* BLIS's own choice for this CPU (zen3, haswell, ...): cntx = NULL */
-    IBTPO_CK_AVX512 = 2,  /* ours: AVX-512F sgemm 32x12 micro-kernel, BLIS blocking and packing */
+    IBTPO_CK_AVX512 = 2,  /* ours: AVX-512F sgemm 16x24 micro-kernel + packm kernels, BLIS blocking */
     IBTPO_CK_COUNT = 3
 };
 
@@ -39,7 +39,7 @@ const char *ibtpokern_kernel_warning(void);
  * with the kernel it started with). */
 int ibtpokern_kernel_select(int id);
 
-/* Human-readable description of the kernel in use, e.g. "avx512 32x12 (ours)" or
+/* Human-readable description of the kernel in use, e.g. "avx512 16x24 (ours)" or
  * "zen3 (BLIS)". Static storage, valid for the life of the process. */
 const char *ibtpokern_kernel_description(void);
 

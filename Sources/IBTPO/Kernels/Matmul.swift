@@ -51,11 +51,11 @@ extension ThreadPool {
         }
         // Up to ~16 tiles of a multiple of 16 rows (or columns) keep BLIS's micro-kernel busy.
         // Our kernel runs on BLIS's packed path, where every tile packs the whole other
-        // operand: 4…16 tiles of about 128 (4 × MR) instead. Tiles depend on the shape and
+        // operand: 4…16 tiles of about 512 rows instead (fewer repacks of the other operand). Tiles depend on the shape and
         // the kernel only, never on the thread count.
         let byRows = m >= n
         let len = byRows ? m : n
-        let parts = MatmulKernel.current == .avx512 ? min(16, max(4, len / 128)) : 16
+        let parts = MatmulKernel.current == .avx512 ? min(16, max(4, len / 512)) : 16
         let tile = max(16, ((len + parts - 1) / parts + 15) / 16 * 16)
         let tiles = (len + tile - 1) / tile
         run(tiles, GemmTilesJob(m: m, n: n, k: k, alpha: alpha, a: a, rsa: rsa, csa: csa, b: b, rsb: rsb, csb: csb,

@@ -36,7 +36,7 @@ public enum MatmulKernel: Int32, CaseIterable, Sendable {
     @discardableResult
     public static func select(_ kernel: MatmulKernel) -> Bool { ibtpokern_kernel_select(kernel.rawValue) == 0 }
 
-    /// The kernel in use, for people: e.g. "avx512 32x12 (ours)" or "zen3 (BLIS)".
+    /// The kernel in use, for people: e.g. "avx512 16x24 (ours)" or "zen3 (BLIS)".
     public static var description: String { String(cString: ibtpokern_kernel_description()) }
 
     /// The warning IBTPO_KERNEL left (unknown or unsupported value), or nil.

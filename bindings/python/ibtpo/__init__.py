@@ -85,7 +85,7 @@ def version_number() -> int:
 
 
 def sgemm_kernel() -> str:
-    """ibtpo_sgemm_kernel(): the sgemm micro-kernel in use, e.g. "avx512 32x12 (ours)" or "zen3 (BLIS)"."""
+    """ibtpo_sgemm_kernel(): the sgemm micro-kernel in use, e.g. "avx512 16x24 (ours)" or "zen3 (BLIS)"."""
     return _lib.LIB.ibtpo_sgemm_kernel().decode()
 
 
