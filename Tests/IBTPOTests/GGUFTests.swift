@@ -132,6 +132,40 @@ final class GGUFTests: XCTestCase {
         }
     }
 
+    /// Optional: logits of the model built from IBTPO_TEST_GGUF against transformers' own
+    /// GGUF loading of the same file (IBTPO_TEST_GGUF_LOGITS, written by
+    /// Tests/fixtures/gguf/ref_logits.py for its 15 token ids).
+    func testLogitsMatchTransformersWhenAvailable() throws {
+        guard let p = getenv("IBTPO_TEST_GGUF"), let r = getenv("IBTPO_TEST_GGUF_LOGITS") else {
+            print("IBTPO_TEST_GGUF / IBTPO_TEST_GGUF_LOGITS not set: logit check against transformers skipped")
+            return
+        }
+        let tokens: [Int32] = [1, 9690, 198, 2683, 359, 253, 5356, 5646, 30, 2, 198, 1, 520, 9531, 198]
+        let g = try GGUFFile(path: String(cString: p))
+        let cfg = try ModelConfig(gguf: g, maxSeq: 64)
+        let T = tokens.count
+        let m = try Model(config: cfg, shape: TrainShape(batch: 1, seq: T), threads: 2, seed: 1)
+        let t0 = monotonicSeconds()
+        try m.loadWeights(from: g)
+        let loadSeconds = monotonicSeconds() - t0
+        for i in 0..<T { m.tokens[i] = tokens[i]; m.targets[i] = -1; m.coef[i] = 0 }
+        m.forward()
+        let ref = try MappedFile(path: String(cString: r))
+        let V = cfg.vocab
+        XCTAssertEqual(ref.bytes.count, T * V * 4)
+        var worst = Worst("SmolLM2 logits vs transformers (abs)")
+        var maxAbs = 0.0
+        ref.bytes.withMemoryRebound(to: Float.self) { want in
+            for i in 0..<(T * V) {
+                worst.see(Double(m.logits[i]), Double(want[i]), denom: 1, "t \(i / V) v \(i % V)")
+                maxAbs = max(maxAbs, abs(Double(want[i])))
+            }
+        }
+        print("\(worst); max |logit| \(maxAbs); \(cfg.nLayers) layers d \(cfg.dModel) vocab \(V); "
+            + "weights loaded in \(loadSeconds) s")
+        XCTAssertLessThan(worst.err, 1e-3 * max(1, maxAbs))
+    }
+
     // MARK: helpers
 
     private func readAll(_ path: String) throws -> [UInt8] {
