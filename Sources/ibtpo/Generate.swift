@@ -1,0 +1,97 @@
+import ArgumentParser
+import Glibc
+import IBTPO
+
+/// `ibtpo generate --model FILE.gguf --prompt TEXT [--chat]`: greedy or sampled completion
+/// from a pretrained llama GGUF model with its own BPE tokenizer (issue 14, first part).
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Complete a prompt with a pretrained GGUF model (llama architecture, gpt2-style BPE).")
+    @Option(help: "A GGUF model file (llama architecture).") var model: String
+    @Option(help: "The prompt text.") var prompt: String
+    @Flag(help: "Wrap the prompt in the model's ChatML chat template (system, user, assistant turns).") var chat = false
+    @Option(help: "System prompt for --chat (default: the template's own, if it has one).") var system: String?
+    @Option(name: .customLong("max-new"), help: "Most new tokens.") var maxNew: Int = 64
+    @Option(help: "Sampling temperature; 0 = greedy.") var temperature: Double = 0
+    @Option(help: "Worker threads.") var threads: Int = APIDefaults.trainer.threads
+    @Option(help: "Random seed (for temperature > 0).") var seed: UInt64 = 1
+
+    func run() throws {
+        guard maxNew >= 1 && maxNew <= 1 << 16 else { throw ValidationError("--max-new must be in 1...65536") }
+        guard temperature >= 0 && temperature.isFinite else { throw ValidationError("--temperature must be >= 0") }
+        guard threads >= 1 && threads <= 64 else { throw ValidationError("--threads must be in 1...64") }
+        do {
+            let t0 = monotonicSeconds()
+            let g = try GGUFFile(path: model)
+            let tok = try BPETokenizer(gguf: g)
+            var text = prompt
+            if chat {
+                let template = g.metadata["tokenizer.chat_template"]?.string ?? ""
+                guard template.contains("<|im_start|>") else {
+                    throw IBTPOError(.notSupported, "\(model): the chat template is not ChatML "
+                        + "(only ChatML is recognised yet); run without --chat for a raw prompt")
+                }
+                let defaultSystem = template.contains("You are a helpful AI assistant named SmolLM, trained by Hugging Face")
+                    ? "You are a helpful AI assistant named SmolLM, trained by Hugging Face" : nil
+                var t = ""
+                if let s = system ?? defaultSystem { t += "<|im_start|>system\n\(s)<|im_end|>\n" }
+                text = t + "<|im_start|>user\n\(prompt)<|im_end|>\n<|im_start|>assistant\n"
+            }
+            let ids = tok.encode(text)
+            guard !ids.isEmpty else { throw IBTPOError(.invalidArgument, "the prompt is empty") }
+            let ctx = ids.count + maxNew
+            let cfg = try ModelConfig(gguf: g, maxSeq: ctx)
+            guard ctx <= cfg.maxSeq else {
+                throw IBTPOError(.invalidArgument, "prompt (\(ids.count) tokens) + --max-new \(maxNew) exceed the "
+                    + "model's context of \(cfg.maxSeq)")
+            }
+            let m = try Model(config: cfg, shape: TrainShape(batch: 1, seq: 1), threads: threads, seed: 1, decodeSlots: 1)
+            try m.loadWeights(from: g)
+            guard let dec = m.decoder else { throw IBTPOError(.internalError, "no decoder") }
+            let loaded = monotonicSeconds() - t0
+            var rng = Rng(seed: seed)
+            let stops: Set<Int32> = Set([tok.eos] + ["<|im_end|>", "<|endoftext|>"].compactMap { tok.encode($0).count == 1 ? tok.encode($0)[0] : nil })
+            let t1 = monotonicSeconds()
+            try dec.prefill(slot: 0, tokens: ids)
+            var row = ids.count - 1
+            if ids.count > dec.rowCapacity { row = (ids.count - 1) % dec.rowCapacity }
+            var out: [Int32] = []
+            var printed = 0
+            for _ in 0..<maxNew {
+                let next = pick(dec.logits + row * cfg.vocab, cfg.vocab, &rng)
+                if stops.contains(next) { break }
+                out.append(next)
+                let s = tok.decode(out)
+                if s.count > printed, !s.hasSuffix("\u{FFFD}") {
+                    print(String(s.dropFirst(printed)), terminator: ""); fflush(stdout); printed = s.count
+                }
+                try dec.step(slots: [0], tokens: [next])
+                row = 0
+            }
+            let dt = monotonicSeconds() - t1
+            print("")
+            fputs("[\(ids.count) prompt + \(out.count) new tokens in \(String(format2(dt))) s, "
+                + "\(String(format2(Double(out.count) / max(dt, 1e-9)))) tok/s; model loaded in \(String(format2(loaded))) s]\n", stderr)
+        } catch let e as IBTPOError { fail(e) }
+    }
+
+    private func pick(_ logits: UnsafeMutablePointer<Float>, _ V: Int, _ rng: inout Rng) -> Int32 {
+        var best = 0
+        for j in 1..<V where logits[j] > logits[best] { best = j }
+        if temperature == 0 { return Int32(best) }
+        var sum = 0.0
+        let mx = Double(logits[best])
+        for j in 0..<V { sum += exp((Double(logits[j]) - mx) / temperature) }
+        var u = rng.nextDouble() * sum
+        for j in 0..<V {
+            u -= exp((Double(logits[j]) - mx) / temperature)
+            if u <= 0 { return Int32(j) }
+        }
+        return Int32(best)
+    }
+}
+
+private func format2(_ x: Double) -> String {
+    let r = (x * 100).rounded() / 100
+    return "\(r)"
+}
