@@ -29,8 +29,17 @@
  *    forever; per-handle strings live until the next call on the same handle.
  *
  * Thread safety: distinct handles may be used concurrently from different threads. One
- * handle must not be used by two threads at the same time. Functions without a handle
- * argument are thread-safe. ibtpo_last_error(NULL) is per calling thread.
+ * trainer runs one call at a time: a call on a trainer made while another call on it is
+ * running returns IBTPO_ERR_BUSY at once and does nothing, whether it comes from another
+ * thread or from a callback (reward, log, progress) of the running call on its own
+ * trainer (an atomic flag per trainer; the library never waits for it, so callbacks that
+ * use other trainers cannot deadlock in the library). The refused call leaves the
+ * trainer and ibtpo_last_error(trainer) untouched; its message is in
+ * ibtpo_last_error(NULL) of the calling thread. Exceptions: ibtpo_last_error(trainer)
+ * is not refused (from another thread it may show a message being written), and
+ * ibtpo_trainer_free is not refused (the handle is unregistered at once; a running call
+ * finishes and the memory is released when it returns; avoid it). Functions without a
+ * handle argument are thread-safe. ibtpo_last_error(NULL) is per calling thread.
  *
  * Versioning: same IBTPO_VERSION_MAJOR means ABI-compatible (libuv's rule). Compare
  * IBTPO_VERSION_MAJOR with ibtpo_version() >> 16 at load time.
@@ -65,6 +74,7 @@ typedef int32_t ibtpo_status;
 #define IBTPO_ERR_NOT_SUPPORTED 8
 #define IBTPO_ERR_BAD_DATA 9         /* a dataset or input sequence is malformed */
 #define IBTPO_ERR_INTERNAL 10
+#define IBTPO_ERR_BUSY 11            /* another call on the trainer is running (0.4); nothing done */
 
 /** Library version as (major << 16) | (minor << 8) | patch. Thread-safe. */
 uint32_t ibtpo_version(void);
@@ -78,9 +88,13 @@ const char *ibtpo_status_string(ibtpo_status status);
  *  one arena allocated at creation. Nothing is allocated by training steps. */
 typedef struct ibtpo_trainer ibtpo_trainer;
 
-/** The message of the last failed call on `trainer` (valid until the next call on it),
- *  or, for trainer == NULL, of the last failed handle-less call on this thread (such as
- *  ibtpo_trainer_create). Returns "" when there is none. Never returns NULL. */
+/** The message of the last failed call on `trainer` (valid until the next call on it;
+ *  every call on the trainer that is not refused with IBTPO_ERR_BUSY clears it first, so
+ *  it is "" after a successful call), or, for trainer == NULL, of the last call on this
+ *  thread that failed without a usable trainer: a handle-less call (such as
+ *  ibtpo_trainer_create), or a call given a NULL, stale or busy trainer. The NULL message
+ *  is not cleared by successful calls: read it only right after a call that returned a
+ *  non-zero status. Returns "" when there is none. Never returns NULL. */
 const char *ibtpo_last_error(const ibtpo_trainer *trainer);
 
 /* ---- Configuration ---------------------------------------------------------------- */
@@ -153,7 +167,8 @@ ibtpo_status ibtpo_memory_plan_for(const ibtpo_trainer_config *cfg, ibtpo_memory
  *  is set to NULL and ibtpo_last_error(NULL) describes the problem. */
 ibtpo_status ibtpo_trainer_create(const ibtpo_trainer_config *cfg, ibtpo_trainer **out);
 
-/** Releases the trainer and all its memory and threads. NULL is a no-op. */
+/** Releases the trainer and all its memory and threads. NULL is a no-op. Do not call it
+ *  while a call on the trainer is running (see "Thread safety" above). */
 void ibtpo_trainer_free(ibtpo_trainer *trainer);
 
 /** Copies the configuration the trainer was created with into `out`
@@ -279,7 +294,8 @@ ibtpo_status ibtpo_task_get_problem(const ibtpo_task *task, int32_t split, int64
  *  answers. They are valid only during the call. Write a reward in [0, 1] to
  *  *out_reward and return 0. A non-zero return aborts the running step or evaluation with
  *  IBTPO_ERR_CALLBACK_FAILED and leaves the trainer unchanged; so does a reward that is
- *  not a finite number in [0, 1]. Called on the thread that called the library. */
+ *  not a finite number in [0, 1]. Called on the thread that called the library. It may use
+ *  other trainers; a call on its own trainer returns IBTPO_ERR_BUSY. */
 typedef int32_t (*ibtpo_reward_fn)(void *user_data, const char *prompt, int64_t prompt_len, const char *completion,
                                    int64_t completion_len, const char *answer, double *out_reward);
 
@@ -291,7 +307,8 @@ typedef void (*ibtpo_log_fn)(void *user_data, int32_t level, const char *message
 /** Reports progress of long calls: `phase` ("rollout", "update", "evaluate", "generate",
  *  "score"; static strings), `done` of `total` units. Return 0 to continue; a non-zero
  *  return stops the call with IBTPO_ERR_ABORTED and leaves the trainer unchanged (an RL
- *  step can only be stopped before its first optimiser update). */
+ *  step can only be stopped before its first optimiser update).
+ *  It may call other trainers; a call on its own trainer returns IBTPO_ERR_BUSY. */
 typedef int32_t (*ibtpo_progress_fn)(void *user_data, const char *phase, int64_t done, int64_t total);
 
 /** Sets (or, with fn = NULL, removes) the reward callback used by RL steps and evaluation

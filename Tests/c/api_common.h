@@ -169,5 +169,6 @@ void test_score(ibtpo_trainer *s);                          /* api_generate_scor
 void test_sft_and_eval(ibtpo_trainer *s, ibtpo_trainer *z); /* api_sft_eval.c */
 void test_rl(ibtpo_trainer *s, ibtpo_trainer *z);           /* api_rl.c */
 void test_rl_failures_unchanged(void);                      /* api_rl.c */
+void test_busy(ibtpo_trainer *s, ibtpo_trainer *z);         /* api_busy.c */
 
 #endif /* IBTPO_API_COMMON_H */

@@ -69,6 +69,7 @@ int main(int argc, char **argv) {
         SECTION("score", test_score(s));
         SECTION("sft and evaluate", test_sft_and_eval(s, z));
         SECTION("rl", test_rl(s, z));
+        SECTION("busy (re-entrant and concurrent calls)", test_busy(s, z));
     }
     ibtpo_trainer_free(s);
     ibtpo_trainer_free(z);
