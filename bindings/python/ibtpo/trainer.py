@@ -9,7 +9,7 @@ import threading
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 from . import _arrays, _lib
-from ._errors import ERR_BAD_DATA, ERR_INVALID_ARGUMENT, OK, _check, error, last_error
+from ._errors import ERR_BAD_DATA, ERR_BUSY, ERR_INVALID_ARGUMENT, OK, _check, error, last_error
 from ._lib import LIB
 from .config import (EvalConfig, EvalResult, RLConfig, RLMetrics, SamplingConfig, TrainerConfig, coerce,
                      struct_to_dict)
@@ -94,12 +94,21 @@ class Completion(NamedTuple):
 
 class _CallbackState:
     """The Python callbacks of one trainer, their ctypes wrappers (kept alive here while the
-    library holds them) and the exception a callback raised during the current call. The
-    wrappers reference this object, not the Trainer, so they create no reference cycle."""
+    library holds them) and the exceptions callbacks raised during the running calls, by
+    thread (callbacks run on the thread that called the library; a call refused with
+    IBTPO_ERR_BUSY on another thread must not see or clear them). The wrappers reference
+    this object, not the Trainer, so they create no reference cycle."""
 
     def __init__(self):
-        self.error: Optional[BaseException] = None
+        self.errors: dict = {}  # thread id -> the first exception a callback raised in its call
         self.reward = self.log = self.progress = None  # (python callable, CFUNCTYPE object)
+
+    def record(self, e: BaseException) -> None:
+        self.errors.setdefault(threading.get_ident(), e)
+
+    @property
+    def error(self) -> Optional[BaseException]:  # this thread's (tests and compatibility)
+        return self.errors.get(threading.get_ident())
 
 
 def _reward_wrapper(fn: Callable, state: _CallbackState, as_bytes: bool):
@@ -116,7 +125,7 @@ def _reward_wrapper(fn: Callable, state: _CallbackState, as_bytes: bool):
             out_reward[0] = float(r)  # out of [0, 1] or NaN: the library rejects it
             return 0
         except BaseException as e:  # KeyboardInterrupt too: stop the step, re-raise after it
-            state.error = e
+            state.record(e)
             return 1
     return _lib.REWARD_FN(reward)
 
@@ -134,7 +143,7 @@ def _progress_wrapper(fn: Callable, state: _CallbackState):
         try:
             return 1 if fn((phase or b"").decode("utf-8", "replace"), int(done), int(total)) is False else 0
         except BaseException as e:
-            state.error = e
+            state.record(e)
             return 1
     return _lib.PROGRESS_FN(progress)
 
@@ -143,10 +152,17 @@ class Trainer:
     """One libibtpo trainer: model, AdamW state, step counter, RNG and threads in one arena.
 
     Free it with ``close()`` or a ``with`` block (``__del__`` frees it too). All three are
-    idempotent: the handle is freed exactly once. Any call after close raises
-    InvalidArgumentError (a ValueError). A Trainer may be used from any thread, one call at
-    a time (a lock serialises calls; the library releases the GIL while it works). A
-    callback must not call methods of its own trainer (InvalidArgumentError).
+    idempotent: the handle is freed exactly once; closing while a call is running (from a
+    callback or another thread) frees it when the last running call returns. Any call
+    after close raises InvalidArgumentError (a ValueError).
+
+    A Trainer may be used from any thread, but it runs one call at a time: a call made
+    while another call on the same trainer is running raises BusyError at once (the
+    library's per-trainer busy flag; the binding holds no lock across a library call, so
+    callbacks that use other trainers cannot deadlock). A callback calling its own trainer
+    gets BusyError too (the callback's call fails; unless the callback catches it, the
+    outer call then fails with that BusyError, the trainer unchanged). The library
+    releases the GIL while it works.
 
     When a Python reward or progress callback raises, the library call fails (the trainer is
     unchanged) and the binding raises the callback's exception, with the library's
@@ -155,8 +171,9 @@ class Trainer:
 
     def __init__(self, config: Optional[TrainerConfig] = None):
         self._handle: Optional[int] = None
-        self._lock = threading.Lock()
-        self._owner: Optional[int] = None  # thread id inside a call (callbacks run on it)
+        self._lock = threading.Lock()  # guards _handle, _users, _close_pending; never held across a call
+        self._users = 0                 # library calls running on this handle (the library allows one)
+        self._close_pending = False
         self._callbacks = _CallbackState()
         c = coerce(TrainerConfig, config).to_c()
         out = _lib.ibtpo_trainer_p()
@@ -169,20 +186,27 @@ class Trainer:
     # ---- lifetime -------------------------------------------------------------------
 
     def close(self) -> None:
-        """Frees the trainer (idempotent)."""
+        """Frees the trainer (idempotent). If a call on it is running (a callback of that
+        call, or another thread, is closing it), the handle is freed when that call returns."""
         lock = getattr(self, "_lock", None)
         if lock is None:  # __init__ failed before the handle existed
             return
-        self._not_in_callback()
         with lock:
+            if self._handle is None or self._close_pending:
+                return
+            if self._users:
+                self._close_pending = True
+                return
             handle, self._handle = self._handle, None
-            if handle is not None:
-                LIB.ibtpo_trainer_free(handle)
-            self._callbacks.reward = self._callbacks.log = self._callbacks.progress = None
+        self._free(handle)
+
+    def _free(self, handle: int) -> None:
+        LIB.ibtpo_trainer_free(handle)
+        self._callbacks.reward = self._callbacks.log = self._callbacks.progress = None
 
     @property
     def closed(self) -> bool:
-        return self._handle is None
+        return self._handle is None or self._close_pending
 
     def __enter__(self) -> "Trainer":
         self._live()
@@ -204,40 +228,53 @@ class Trainer:
 
     def _live(self) -> int:
         h = self._handle
-        if h is None:
+        if h is None or self._close_pending:
             raise error(ERR_INVALID_ARGUMENT, "the trainer is closed")
         return h
 
-    def _not_in_callback(self) -> None:
-        if self._owner == threading.get_ident():
-            raise error(ERR_INVALID_ARGUMENT, "the trainer is busy: a callback cannot call its own trainer")
-
-    def _call(self, fn, *args, task: Optional[Task] = None) -> None:
-        """fn(handle, [task handle,] *args) under the lock, then the status check with this
-        handle's error; an exception raised by a Python callback during the call is re-raised
-        (chained to the library's error)."""
-        self._not_in_callback()
+    def _enter(self) -> int:
         with self._lock:
             h = self._live()
-            self._owner, self._callbacks.error = threading.get_ident(), None
-            try:
-                if task is None:
-                    status = fn(h, *args)
-                else:
-                    if not isinstance(task, Task):
-                        raise error(ERR_INVALID_ARGUMENT, f"task must be an ibtpo.Task, got {task!r}")
-                    with task._borrow() as th:
-                        status = fn(h, th, *args)
-                exc, self._callbacks.error = self._callbacks.error, None
-                if status != OK:
-                    err = error(status, last_error(h))
-                    if exc is not None:
-                        raise exc from err
-                    raise err
-                if exc is not None:  # a callback failed but the library went on: still report it
-                    raise exc
-            finally:
-                self._owner = None
+            self._users += 1
+            return h
+
+    def _exit(self) -> None:
+        with self._lock:
+            self._users -= 1
+            free = self._users == 0 and self._close_pending
+            if free:
+                handle, self._handle, self._close_pending = self._handle, None, False
+        if free:
+            self._free(handle)
+
+    def _call(self, fn, *args, task: Optional[Task] = None) -> None:
+        """fn(handle, [task handle,] *args), then the status check with this handle's error
+        (the thread's for IBTPO_ERR_BUSY); an exception raised by a Python callback during
+        the call is re-raised (chained to the library's error). No lock is held during fn:
+        the library refuses a second concurrent call with IBTPO_ERR_BUSY."""
+        h = self._enter()
+        me = threading.get_ident()
+        outer = self._callbacks.errors.pop(me, None)  # set only when this is a callback's call
+        try:
+            if task is None:
+                status = fn(h, *args)
+            else:
+                if not isinstance(task, Task):
+                    raise error(ERR_INVALID_ARGUMENT, f"task must be an ibtpo.Task, got {task!r}")
+                with task._borrow() as th:
+                    status = fn(h, th, *args)
+            exc = self._callbacks.errors.pop(me, None)
+            if status != OK:
+                err = error(status, last_error(None if status == ERR_BUSY else h))
+                if exc is not None:
+                    raise exc from err
+                raise err
+            if exc is not None:  # a callback failed but the library went on: still report it
+                raise exc
+        finally:
+            if outer is not None:
+                self._callbacks.errors[me] = outer
+            self._exit()
 
     # ---- queries ----------------------------------------------------------------------
 
@@ -331,9 +368,13 @@ class Trainer:
     def set_progress_fn(self, fn: Optional[Callable[[str, int, int], Any]]) -> None:
         """Follow long calls with ``fn(phase, done, total)``; phase is "rollout", "update",
         "evaluate", "generate" or "score". Return False to abort the call (AbortedError,
-        trainer unchanged; an RL step can only be stopped before its first update); any
-        other return value (None included) continues. An exception raised by fn aborts the
-        call too and is re-raised. None removes the callback."""
+        trainer unchanged); any other return value (None included) continues. The stop is
+        honoured at every "rollout" report and at "evaluate", "generate" and "score"
+        reports with done < total; it is ignored in "update" (an RL step that has started
+        updating completes all its updates) and at a call's final report (done == total:
+        the call returns its results). An exception raised by fn aborts the call at the same
+        points and is re-raised (at the others it is raised after the call, whose effects
+        stay). None removes the callback."""
         if fn is not None and not callable(fn):
             raise error(ERR_INVALID_ARGUMENT, f"the progress function must be callable or None, got {fn!r}")
         # PROGRESS_FN() is a NULL function pointer (ctypes refuses None here)
