@@ -172,7 +172,9 @@ ibtpo_status ibtpo_trainer_create(const ibtpo_trainer_config *cfg, ibtpo_trainer
 void ibtpo_trainer_free(ibtpo_trainer *trainer);
 
 /** Copies the configuration the trainer was created with into `out`
- *  (out->struct_size and out->model.struct_size must be set). */
+ *  (out->struct_size and out->model.struct_size must be set), except `threads`, which is
+ *  the current thread count (ibtpo_trainer_set_threads changes it; it does not change
+ *  results, so the config still re-creates an identical trainer). */
 ibtpo_status ibtpo_trainer_get_config(ibtpo_trainer *trainer, ibtpo_trainer_config *out);
 
 /* ---- Training ---------------------------------------------------------------------- */
@@ -193,7 +195,10 @@ typedef struct ibtpo_step_stats {
  *  [0, vocab) or -1 (ignored). weights: n_seqs × seq_len per-token loss weights >= 0, or
  *  NULL for 1 on every target. n_seqs must equal the config's batch and seq_len its seq.
  *  The loss is Σ w·(−log p(target)) / Σ w. `out` may be NULL. The arrays are only read
- *  during the call. */
+ *  during the call. A batch with nothing to learn (Σ w = 0: every target -1, or every
+ *  weight of a target 0) is a no-op that returns IBTPO_OK with out->tokens = 0, loss 0,
+ *  grad_norm 0 and out->step unchanged: no optimiser update, no weight decay, the step
+ *  counter and schedule do not advance (a warning goes to the log callback). */
 ibtpo_status ibtpo_trainer_step_supervised(ibtpo_trainer *trainer, const int32_t *tokens, const int32_t *targets,
                                            const float *weights, int64_t n_seqs, int64_t seq_len,
                                            ibtpo_step_stats *out);
@@ -265,7 +270,15 @@ ibtpo_status ibtpo_task_create_jsonl(const char *path, int32_t max_tokens, ibtpo
  *  solutions: `count` reference completions for SFT, or NULL (SFT then uses the answer line;
  *  with neither answers nor solutions, ibtpo_trainer_step_sft fails).
  *  splits: `count` IBTPO_SPLIT_* values, or NULL to split by a stable hash of the prompt
- *  (about 10% test). Both splits must be non-empty. The strings are copied. */
+ *  (about 10% test). Both splits must be non-empty. The strings are copied; answers are
+ *  stored whitespace-normalised, as in JSONL files (trimmed, each run of whitespace one
+ *  space; docs/tasks.md), and ibtpo_task_get_problem returns them so. A problem whose SFT
+ *  row (prompt + solution, or prompt + "answer: <answer>", plus 2 special tokens) needs more
+ *  than 65536 positions (the largest max_seq) is refused with IBTPO_ERR_BAD_DATA naming
+ *  prompts[i]. Shorter problems that still exceed a trainer's seq make
+ *  ibtpo_trainer_step_sft fail with IBTPO_ERR_BAD_DATA (naming the train problem) whenever
+ *  the batch reaches them; to filter by a trainer's length, use ibtpo_task_create_jsonl
+ *  with max_tokens = its max_seq. */
 ibtpo_status ibtpo_task_create_memory(const char *const *prompts, const char *const *answers,
                                       const char *const *solutions, const int32_t *splits, int64_t count,
                                       ibtpo_task **out);
@@ -306,8 +319,13 @@ typedef void (*ibtpo_log_fn)(void *user_data, int32_t level, const char *message
 
 /** Reports progress of long calls: `phase` ("rollout", "update", "evaluate", "generate",
  *  "score"; static strings), `done` of `total` units. Return 0 to continue; a non-zero
- *  return stops the call with IBTPO_ERR_ABORTED and leaves the trainer unchanged (an RL
- *  step can only be stopped before its first optimiser update).
+ *  return stops the call with IBTPO_ERR_ABORTED and leaves the trainer unchanged, at these
+ *  reports only: every "rollout" report, and the "evaluate", "generate" and "score" reports
+ *  with done < total. The return value is ignored (the call goes on and can succeed) at:
+ *   - every "update" report: it comes after an optimiser update was applied, and an RL step
+ *     that has started updating always completes all its epochs x minibatches;
+ *   - the final report of evaluate, generate and score (done == total): the work is
+ *     finished, and the call returns IBTPO_OK with its results.
  *  It may call other trainers; a call on its own trainer returns IBTPO_ERR_BUSY. */
 typedef int32_t (*ibtpo_progress_fn)(void *user_data, const char *phase, int64_t done, int64_t total);
 
@@ -365,7 +383,9 @@ ibtpo_status ibtpo_trainer_score(ibtpo_trainer *trainer, const int32_t *tokens, 
 /** One supervised step on `batch` problems of `task`'s train split (prompt, then the
  *  reference solution and EOS; loss on the completion only), drawn in a seeded shuffled
  *  order that the trainer remembers between calls. A problem longer than the config's seq
- *  is IBTPO_ERR_BAD_DATA. `out` may be NULL. */
+ *  is IBTPO_ERR_BAD_DATA (the order stays where it was, so the next call fails at the same
+ *  problem). A batch with nothing to learn is a no-op, as for ibtpo_trainer_step_supervised
+ *  (out->tokens = 0, step unchanged). `out` may be NULL. */
 ibtpo_status ibtpo_trainer_step_sft(ibtpo_trainer *trainer, const ibtpo_task *task, ibtpo_step_stats *out);
 
 typedef struct ibtpo_eval_config {

@@ -41,6 +41,12 @@ final class TrainerHandle {
         message.withCString { log.fn(log.user, level, $0) }
     }
 
+    /// Logs that a supervised step had nothing to learn and was a no-op.
+    func warnNothingToLearn() {
+        info("supervised step: no target has a non-zero weight, nothing to learn; the step was a no-op "
+             + "(parameters, optimiser state and step counter unchanged)", level: IBTPO_LOG_WARN)
+    }
+
     /// The progress callback as a Swift closure for `phase` (false = stop), or nil.
     func progressClosure(_ phase: StaticString) -> ((Int, Int) -> Bool)? {
         guard let progress else { return nil }
@@ -233,7 +239,12 @@ func fillDefault<T>(_ out: UnsafeMutablePointer<T>?, _ value: @autoclosure () ->
 /// output structs (`output: true`) name the sizeof rule instead.
 func checkStructSize(_ size: UInt32, _ expected: Int, _ name: String, output: Bool = false) throws {
     guard Int(size) >= expected && size <= 1 << 20 else {
-        let fix = output ? "set it to sizeof(\(name))" : "call \(name)_default() first"
-        throw invalid("\(name).struct_size is \(size), expected sizeof(\(name)) = \(expected); \(fix)")
+        // An embedded struct ("ibtpo_rl_config.sampling") is filled by its enclosing struct's filler.
+        let outer = name.split(separator: ".").first.map(String.init) ?? name
+        let fix = output ? "set it to sizeof(\(name))"
+            : outer == name ? "call \(name)_default() first"
+            : "call \(outer)_default() first (it fills the embedded struct)"
+        let want = outer == name ? "sizeof(\(name)) = \(expected)" : "\(expected)"
+        throw invalid("\(name).struct_size is \(size), expected \(want); \(fix)")
     }
 }
