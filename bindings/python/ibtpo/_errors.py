@@ -91,6 +91,16 @@ def error(code: int, message: str = "") -> IBTPOError:
     return _CLASSES.get(int(code), IBTPOError)(code, message)
 
 
+def utf8(text: str, what: str) -> bytes:
+    """`text` encoded as UTF-8; a lone surrogate (which UTF-8 cannot encode) raises
+    InvalidArgumentError naming `what` and the position instead of a UnicodeEncodeError."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise error(ERR_INVALID_ARGUMENT, f"{what} is not valid Unicode: {text[e.start:e.end]!r} at index "
+                    f"{e.start} is a lone surrogate, which UTF-8 cannot encode") from None
+
+
 def last_error(handle=None) -> str:
     """ibtpo_last_error(handle) as str; handle None = this thread's handle-less error (also
     where the message of an IBTPO_ERR_BUSY refusal is)."""

@@ -5,6 +5,7 @@ import array
 import ctypes
 import numbers
 import os
+import signal
 import threading
 from typing import Any, Callable, NamedTuple, Optional, Union
 
@@ -102,6 +103,7 @@ class _CallbackState:
     def __init__(self):
         self.errors: dict = {}  # thread id -> the first exception a callback raised in its call
         self.reward = self.log = self.progress = None  # (python callable, CFUNCTYPE object)
+        self.signals = None  # the CFUNCTYPE object installed when no progress fn is set
 
     def record(self, e: BaseException) -> None:
         self.errors.setdefault(threading.get_ident(), e)
@@ -138,14 +140,68 @@ def _log_wrapper(fn: Callable):
     return _lib.LOG_FN(log)
 
 
-def _progress_wrapper(fn: Callable, state: _CallbackState):
+# Ctrl-C during a library call. While a call runs on the main thread with Python's default
+# SIGINT handler, the binding swaps in a handler that only sets this flag: Python may run
+# handlers on entry to a callback, before any try block of ours, where a raised
+# KeyboardInterrupt would be lost ("Exception ignored on calling ctypes callback").
+_sigint = {"hit": False}
+
+
+def _sigint_flag(signum, frame) -> None:
+    _sigint["hit"] = True
+
+
+def _sigint_enter() -> bool:
+    """Installs the flag handler for a call on the main thread; False if it did not (another
+    thread, a custom SIGINT handler, or a call nested in a callback: the outer one has)."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return False
+        signal.signal(signal.SIGINT, _sigint_flag)
+    except (ValueError, OSError, TypeError):  # pragma: no cover - embedded interpreters
+        return False
+    _sigint["hit"] = False
+    return True
+
+
+def _sigint_exit(entered: bool) -> bool:
+    """Restores the default handler; True if a SIGINT arrived that no callback consumed."""
+    if not entered:
+        return False
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    hit, _sigint["hit"] = _sigint["hit"], False
+    return hit
+
+
+def _check_signals() -> None:
+    """Raises KeyboardInterrupt if Ctrl-C was pressed during the call (the flag), after
+    running other pending signal handlers (PyErr_CheckSignals; on the main thread only)."""
+    if threading.current_thread() is threading.main_thread():
+        ctypes.pythonapi.PyErr_CheckSignals()  # a PyDLL function: a handler's exception is raised
+    if _sigint["hit"]:
+        _sigint["hit"] = False
+        raise KeyboardInterrupt
+
+
+def _progress_wrapper(fn: Optional[Callable], state: _CallbackState):
+    """The progress callback the binding always installs: it first runs pending signal
+    handlers (so Ctrl-C stops a long call at its next abort point, see set_progress_fn),
+    then the user's fn, if any."""
     def progress(_user, phase, done, total):
         try:
+            _check_signals()
+            if fn is None:
+                return 0
             return 1 if fn((phase or b"").decode("utf-8", "replace"), int(done), int(total)) is False else 0
         except BaseException as e:
             state.record(e)
             return 1
     return _lib.PROGRESS_FN(progress)
+
+
+_NO_TASK = object()  # _call's "this function takes no task" (None is a wrong task argument)
 
 
 class Trainer:
@@ -179,6 +235,8 @@ class Trainer:
         out = _lib.ibtpo_trainer_p()
         _check(LIB.ibtpo_trainer_create(ctypes.byref(c), ctypes.byref(out)))
         self._handle = out.value
+        self._callbacks.signals = _progress_wrapper(None, self._callbacks)
+        self._call(LIB.ibtpo_trainer_set_progress_fn, self._callbacks.signals, None)
         cfg = self.config  # the shapes step_supervised checks on the Python side
         self._shape = (cfg.batch, cfg.seq)
         self._slots = cfg.rollout_slots
@@ -202,7 +260,7 @@ class Trainer:
 
     def _free(self, handle: int) -> None:
         LIB.ibtpo_trainer_free(handle)
-        self._callbacks.reward = self._callbacks.log = self._callbacks.progress = None
+        self._callbacks.reward = self._callbacks.log = self._callbacks.progress = self._callbacks.signals = None
 
     @property
     def closed(self) -> bool:
@@ -247,7 +305,7 @@ class Trainer:
         if free:
             self._free(handle)
 
-    def _call(self, fn, *args, task: Optional[Task] = None) -> None:
+    def _call(self, fn, *args, task: Any = _NO_TASK) -> None:
         """fn(handle, [task handle,] *args), then the status check with this handle's error
         (the thread's for IBTPO_ERR_BUSY); an exception raised by a Python callback during
         the call is re-raised (chained to the library's error). No lock is held during fn:
@@ -255,15 +313,26 @@ class Trainer:
         h = self._enter()
         me = threading.get_ident()
         outer = self._callbacks.errors.pop(me, None)  # set only when this is a callback's call
+        sigint = False
         try:
-            if task is None:
-                status = fn(h, *args)
+            if task is _NO_TASK:
+                sigint = _sigint_enter()
+                try:
+                    status = fn(h, *args)
+                finally:
+                    late_interrupt = _sigint_exit(sigint)
             else:
                 if not isinstance(task, Task):
                     raise error(ERR_INVALID_ARGUMENT, f"task must be an ibtpo.Task, got {task!r}")
                 with task._borrow() as th:
-                    status = fn(h, th, *args)
+                    sigint = _sigint_enter()
+                    try:
+                        status = fn(h, th, *args)
+                    finally:
+                        late_interrupt = _sigint_exit(sigint)
             exc = self._callbacks.errors.pop(me, None)
+            if exc is None and late_interrupt:  # Ctrl-C after the last abort point: the call finished
+                exc = KeyboardInterrupt()
             if status != OK:
                 err = error(status, last_error(None if status == ERR_BUSY else h))
                 if exc is not None:
@@ -280,7 +349,8 @@ class Trainer:
 
     @property
     def config(self) -> TrainerConfig:
-        """The configuration the trainer was created with (ibtpo_trainer_get_config)."""
+        """The configuration the trainer was created with (ibtpo_trainer_get_config), except
+        ``threads``, which is the current count (the ``threads`` setter changes it)."""
         out = _lib.new_struct(_lib.ibtpo_trainer_config)
         self._call(LIB.ibtpo_trainer_get_config, ctypes.byref(out))
         return TrainerConfig.from_c(out)
@@ -374,11 +444,18 @@ class Trainer:
         updating completes all its updates) and at a call's final report (done == total:
         the call returns its results). An exception raised by fn aborts the call at the same
         points and is re-raised (at the others it is raised after the call, whose effects
-        stay). None removes the callback."""
+        stay). None removes the callback.
+
+        Ctrl-C: the binding's callback (installed with or without fn) runs pending signal
+        handlers at every report on the main thread, so a KeyboardInterrupt stops a long
+        call at its next abort point (the trainer unchanged) and is raised with
+        AbortedError as its ``__cause__``; in the "update" phase the RL step finishes first
+        and the KeyboardInterrupt is raised after it."""
         if fn is not None and not callable(fn):
             raise error(ERR_INVALID_ARGUMENT, f"the progress function must be callable or None, got {fn!r}")
         # PROGRESS_FN() is a NULL function pointer (ctypes refuses None here)
-        cf = _lib.PROGRESS_FN() if fn is None else _progress_wrapper(fn, self._callbacks)
+        # Without fn the binding's own callback stays installed (it only checks for Ctrl-C).
+        cf = self._callbacks.signals if fn is None else _progress_wrapper(fn, self._callbacks)
         self._call(LIB.ibtpo_trainer_set_progress_fn, cf, None)
         self._callbacks.progress = None if fn is None else (fn, cf)
 
@@ -544,6 +621,8 @@ def _path_bytes(path) -> bytes:
         b = os.fsencode(path)
     except TypeError:
         raise error(ERR_INVALID_ARGUMENT, f"path must be str, bytes or os.PathLike, got {path!r}") from None
+    except UnicodeEncodeError as e:
+        raise error(ERR_INVALID_ARGUMENT, f"path {path!r} cannot be encoded for the file system: {e.reason}") from None
     if b"\0" in b:
         raise error(ERR_INVALID_ARGUMENT, f"path contains a NUL byte: {path!r}")
     return b
