@@ -75,6 +75,8 @@ typedef int32_t ibtpo_status;
 #define IBTPO_ERR_BAD_DATA 9         /* a dataset or input sequence is malformed */
 #define IBTPO_ERR_INTERNAL 10
 #define IBTPO_ERR_BUSY 11            /* another call on the trainer is running (0.4); nothing done */
+#define IBTPO_ERR_PARTIAL 12         /* failed part-way; some effects were applied, the message says
+                                        which (0.4: ibtpo_trainer_step_rl) */
 
 /** Library version as (major << 16) | (minor << 8) | patch. Thread-safe. */
 uint32_t ibtpo_version(void);
@@ -503,9 +505,14 @@ ibtpo_status ibtpo_trainer_rl_begin(ibtpo_trainer *trainer, const ibtpo_task *ta
  *  advantages → PPO-clip update(s). Before sampling it checks that every prompt of the
  *  step fits: prompt tokens + max_new_tokens − 1 <= the trainer's seq, else
  *  IBTPO_ERR_BAD_DATA naming the problem. A reward callback failure, an abort from the progress
- *  callback or a non-finite gradient leaves the trainer unchanged (with several
- *  minibatches or epochs, a non-finite gradient in a later update can follow earlier
- *  ones). Requires ibtpo_trainer_rl_begin. `out` may be NULL. */
+ *  callback or a non-finite loss or gradient before the first optimiser update leaves the
+ *  trainer unchanged (a non-finite one is IBTPO_ERR_BAD_DATA). With several epochs or
+ *  minibatches, a non-finite loss or gradient after k >= 1 updates returns
+ *  IBTPO_ERR_PARTIAL: those k updates stay applied (parameters, AdamW state, and the step
+ *  counter advanced by k), the rest of the step is not; the message gives the epoch,
+ *  minibatch and "k of n optimiser updates". The RL step count and problem cursor do not
+ *  advance, so the next call samples the same prompts again. `out` is not written on
+ *  failure. Requires ibtpo_trainer_rl_begin. `out` may be NULL. */
 ibtpo_status ibtpo_trainer_step_rl(ibtpo_trainer *trainer, ibtpo_rl_metrics *out);
 
 /** IB-TPO credit assignment for a tree sampled by another engine (docs/algorithm.md §3, §5).

@@ -31,6 +31,7 @@ from ._errors import (
     ERR_IO,
     ERR_NOT_SUPPORTED,
     ERR_OUT_OF_MEMORY,
+    ERR_PARTIAL,
     OK,
     STATUS_NAMES,
     AbortedError,
@@ -39,6 +40,7 @@ from ._errors import (
     CallbackFailedError,
     IBTPOError,
     InvalidArgumentError,
+    PartiallyAppliedError,
     status_name,
     status_string,
 )
@@ -93,11 +95,11 @@ def sgemm_kernel() -> str:
 
 __all__ = [
     "version", "version_number", "sgemm_kernel", "status_string", "status_name", "STATUS_NAMES", "EXPECTED_MAJOR", "LIBRARY_PATH",
-    "IBTPOError", "InvalidArgumentError", "BadDataError", "AbortedError", "CallbackFailedError", "BusyError",
+    "IBTPOError", "InvalidArgumentError", "BadDataError", "AbortedError", "CallbackFailedError", "BusyError", "PartiallyAppliedError",
     "ModelConfig", "TrainerConfig", "SamplingConfig", "EvalConfig", "RLConfig", "EvalResult", "RLMetrics",
     "memory_plan", "Trainer", "Completion", "Task", "Problem", "tokenize", "detokenize", "tree_advantages",
     "OK", "ERR_INVALID_ARGUMENT", "ERR_OUT_OF_MEMORY", "ERR_IO", "ERR_BAD_CHECKPOINT", "ERR_CONFIG_MISMATCH",
-    "ERR_ABORTED", "ERR_CALLBACK_FAILED", "ERR_NOT_SUPPORTED", "ERR_BAD_DATA", "ERR_INTERNAL", "ERR_BUSY",
+    "ERR_ABORTED", "ERR_CALLBACK_FAILED", "ERR_NOT_SUPPORTED", "ERR_BAD_DATA", "ERR_INTERNAL", "ERR_BUSY", "ERR_PARTIAL",
     "TOKEN_BOS", "TOKEN_EOS", "TOKEN_PAD", "SPLIT_TRAIN", "SPLIT_TEST", "LOG_INFO", "LOG_WARN",
     "ALGO_GRPO", "ALGO_IBTPO", "BRANCH_IB", "BRANCH_RANDOM", "BRANCH_ENTROPY", "BRANCH_FIXED",
     "LOSS_TOKEN_MEAN", "LOSS_SEQUENCE_MEAN", "LOSS_CONSTANT", "PIBAR_LENGTH_NORMALIZED", "PIBAR_PRODUCT",

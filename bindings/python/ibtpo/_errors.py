@@ -16,6 +16,7 @@ ERR_NOT_SUPPORTED = 8
 ERR_BAD_DATA = 9
 ERR_INTERNAL = 10
 ERR_BUSY = 11  # 0.4
+ERR_PARTIAL = 12  # 0.4
 
 #: code -> header macro name
 STATUS_NAMES = {
@@ -82,8 +83,14 @@ class BusyError(IBTPOError):
     and never waits, so callbacks that use other trainers cannot deadlock."""
 
 
+class PartiallyAppliedError(IBTPOError):
+    """IBTPO_ERR_PARTIAL: the call failed part-way and some of its effects stay applied; the
+    message says which (step_rl: "k of n optimiser updates ... were applied")."""
+
+
 _CLASSES = {ERR_INVALID_ARGUMENT: InvalidArgumentError, ERR_BAD_DATA: BadDataError, ERR_ABORTED: AbortedError,
-            ERR_CALLBACK_FAILED: CallbackFailedError, ERR_BUSY: BusyError}
+            ERR_CALLBACK_FAILED: CallbackFailedError, ERR_BUSY: BusyError,
+            ERR_PARTIAL: PartiallyAppliedError}
 
 
 def error(code: int, message: str = "") -> IBTPOError:
