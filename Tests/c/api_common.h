@@ -173,5 +173,6 @@ void test_busy(ibtpo_trainer *s, ibtpo_trainer *z);         /* api_busy.c */
 void test_abort_points(ibtpo_trainer *s);                   /* api_abort.c */
 void test_nothing_to_learn(void);                           /* api_noop_limits.c */
 void test_memory_task_limits(void);                         /* api_noop_limits.c */
+void test_messages(void);                                   /* api_messages.c */
 
 #endif /* IBTPO_API_COMMON_H */

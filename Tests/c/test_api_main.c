@@ -54,6 +54,7 @@ int main(int argc, char **argv) {
     SECTION("checkpoints", test_checkpoints());
     SECTION("nothing to learn (no-op step)", test_nothing_to_learn());
     SECTION("in-memory task limits", test_memory_task_limits());
+    SECTION("messages", test_messages());
     SECTION("tokenizer", test_tokenizer());
     SECTION("tasks", test_tasks());
     SECTION("tree advantages", test_tree_advantages());
