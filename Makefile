@@ -69,7 +69,7 @@ VERSION := $(shell awk '/define IBTPO_VERSION_(MAJOR|MINOR|PATCH) /{v[++n]=$$3} 
 VALGRIND := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet
 
 .PHONY: help check-blis build lib install uninstall test swift-test c-test misuse-test two-trainers-test examples fuzz fuzz-test \
-        install-check valgrind abi-check py-test cli-test bench bench-tree bench-peers demo header-check clean
+        install-check valgrind valgrind-embedder abi-check py-test cli-test bench bench-tree bench-peers demo header-check clean
 
 help:
 	@echo "libibtpo $(VERSION) — make targets:"
@@ -87,7 +87,8 @@ help:
 	@echo "  examples      build examples/c via pkg-config from a scratch install, run it briefly (EXAMPLE_ARGS); run examples/python"
 	@echo "  fuzz          Tests/fuzz/fuzz_loaders.c: mutated checkpoints and JSONL for FUZZ_SECONDS (60; FUZZ_SEED=1);"
 	@echo "                prints files tried, crashes, hangs, wrong OKs; a FUZZ_TEST_SECONDS (20) run is part of make test"
-	@echo "  valgrind      the three C tests against libibtpo.so under valgrind"
+	@echo "  valgrind      the three C tests against libibtpo.so under valgrind, then valgrind-embedder"
+	@echo "  valgrind-embedder  Tests/c/test_embedder.c under an embedder's valgrind (possibly lost counts) + tools/ibtpo.supp"
 	@echo "  abi-check     header declarations == nm -D exports (== Python binding table, when present)"
 	@echo "  header-check  include/ibtpo.h compiles as strict C99 and as C++"
 	@echo "  bench         $(DIST)/bin/ibtpo bench --models tiny,small --threads-list 1,2"
@@ -207,6 +208,8 @@ install:
 	ln -sf libibtpo.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libibtpo.so.0
 	ln -sf libibtpo.so.0 $(DESTDIR)$(PREFIX)/lib/libibtpo.so
 	install -m 644 $(DIST)/lib/libibtpo.a $(DESTDIR)$(PREFIX)/lib/libibtpo.a
+	install -d $(DESTDIR)$(PREFIX)/share/ibtpo
+	install -m 644 tools/ibtpo.supp $(DESTDIR)$(PREFIX)/share/ibtpo/ibtpo.supp
 	printf '%s\n' "$$PC_SHARED" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo.pc
 	printf '%s\n' "$$PC_STATIC" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo-static.pc
 	@if [ -z "$(DESTDIR)" ] && [ -w /etc/ld.so.cache ] && command -v ldconfig >/dev/null; then ldconfig; fi
@@ -215,7 +218,8 @@ install:
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/ibtpo.h $(DESTDIR)$(PREFIX)/lib/libibtpo.so $(DESTDIR)$(PREFIX)/lib/libibtpo.a \
 	  $(DESTDIR)$(PREFIX)/lib/libibtpo.so.0 $(DESTDIR)$(PREFIX)/lib/libibtpo.so.$(VERSION) \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo-static.pc
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/ibtpo-static.pc \
+	  $(DESTDIR)$(PREFIX)/share/ibtpo/ibtpo.supp
 
 # ---- Tests --------------------------------------------------------------------------
 
@@ -244,6 +248,9 @@ test_misuse_SRCS := Tests/c/test_misuse.c Tests/c/test_util.c
 test_two_trainers_SRCS := Tests/c/test_two_trainers.c Tests/c/test_util.c
 # test_loaders forks and sets rlimits, so it stays out of the valgrind list (C_TESTS).
 test_loaders_SRCS := Tests/c/test_loaders.c Tests/c/test_util.c
+# test_embedder runs under valgrind with the default leak kinds and tools/ibtpo.supp (what an
+# embedder would run), in `make valgrind`.
+test_embedder_SRCS := Tests/c/test_embedder.c Tests/c/test_util.c
 C_TEST_HEADERS := Tests/c/test_util.h Tests/c/api_common.h include/ibtpo.h
 
 define c_test_rules
@@ -255,7 +262,7 @@ $(CTEST_DIR)/$(1)_static: $$($(1)_SRCS) $(C_TEST_HEADERS) $(DIST)/lib/libibtpo.a
 	@mkdir -p $(CTEST_DIR)
 	$$(CC) $$(CWARN) -O1 -g -Iinclude $$($(1)_SRCS) -o $$@ $(DIST)/lib/libibtpo.a $(STATIC_LIBS)
 endef
-$(foreach t,$(C_TESTS) test_loaders,$(eval $(call c_test_rules,$(t))))
+$(foreach t,$(C_TESTS) test_loaders test_embedder,$(eval $(call c_test_rules,$(t))))
 
 # Runs $(1) against both libraries; prints everything but the "ok" lines (notes, failures, summary).
 define run_c_test
@@ -345,6 +352,18 @@ valgrind: lib
 	  fi; \
 	done; \
 	if [ -n "$$bad" ]; then echo "valgrind: failed:$$bad"; exit 1; fi
+	@$(MAKE) --no-print-directory valgrind-embedder
+
+# An embedder's valgrind run: default leak kinds ("possibly lost" is an error) with the
+# shipped suppression file, which `make install` puts in <prefix>/share/ibtpo/ibtpo.supp.
+valgrind-embedder: lib $(CTEST_DIR)/test_embedder_shared
+	@command -v valgrind >/dev/null || { echo "valgrind not found: sudo apt-get install -y valgrind"; exit 1; }
+	@echo "== test_embedder under valgrind --error-exitcode=1 --leak-check=full --suppressions=tools/ibtpo.supp"
+	@rc=0; valgrind --error-exitcode=99 --leak-check=full --suppressions=tools/ibtpo.supp \
+	  --log-file=$(CTEST_DIR)/valgrind-embedder.log $(CTEST_DIR)/test_embedder_shared > $(CTEST_DIR)/valgrind-embedder.out 2>&1 \
+	  || rc=$$?; tail -1 $(CTEST_DIR)/valgrind-embedder.out; grep -E 'possibly lost|definitely lost|suppressed:' $(CTEST_DIR)/valgrind-embedder.log || true; \
+	  if [ $$rc != 0 ]; then cat $(CTEST_DIR)/valgrind-embedder.log; echo "valgrind-embedder: FAILED (rc $$rc)"; exit 1; fi; \
+	  echo "valgrind-embedder: clean"
 
 # The C example, built the way a user would: `make install` into a scratch prefix, then
 # cc ... $$(pkg-config --cflags --libs ibtpo); run briefly with EXAMPLE_ARGS.

@@ -29,8 +29,17 @@
  *    forever; per-handle strings live until the next call on the same handle.
  *
  * Thread safety: distinct handles may be used concurrently from different threads. One
- * handle must not be used by two threads at the same time. Functions without a handle
- * argument are thread-safe. ibtpo_last_error(NULL) is per calling thread.
+ * trainer runs one call at a time: a call on a trainer made while another call on it is
+ * running returns IBTPO_ERR_BUSY at once and does nothing, whether it comes from another
+ * thread or from a callback (reward, log, progress) of the running call on its own
+ * trainer (an atomic flag per trainer; the library never waits for it, so callbacks that
+ * use other trainers cannot deadlock in the library). The refused call leaves the
+ * trainer and ibtpo_last_error(trainer) untouched; its message is in
+ * ibtpo_last_error(NULL) of the calling thread. Exceptions: ibtpo_last_error(trainer)
+ * is not refused (from another thread it may show a message being written), and
+ * ibtpo_trainer_free is not refused (the handle is unregistered at once; a running call
+ * finishes and the memory is released when it returns; avoid it). Functions without a
+ * handle argument are thread-safe. ibtpo_last_error(NULL) is per calling thread.
  *
  * Versioning: same IBTPO_VERSION_MAJOR means ABI-compatible (libuv's rule). Compare
  * IBTPO_VERSION_MAJOR with ibtpo_version() >> 16 at load time.
@@ -65,6 +74,9 @@ typedef int32_t ibtpo_status;
 #define IBTPO_ERR_NOT_SUPPORTED 8
 #define IBTPO_ERR_BAD_DATA 9         /* a dataset or input sequence is malformed */
 #define IBTPO_ERR_INTERNAL 10
+#define IBTPO_ERR_BUSY 11            /* another call on the trainer is running (0.4); nothing done */
+#define IBTPO_ERR_PARTIAL 12         /* failed part-way; some effects were applied, the message says
+                                        which (0.4: ibtpo_trainer_step_rl) */
 
 /** Library version as (major << 16) | (minor << 8) | patch. Thread-safe. */
 uint32_t ibtpo_version(void);
@@ -78,9 +90,13 @@ const char *ibtpo_status_string(ibtpo_status status);
  *  one arena allocated at creation. Nothing is allocated by training steps. */
 typedef struct ibtpo_trainer ibtpo_trainer;
 
-/** The message of the last failed call on `trainer` (valid until the next call on it),
- *  or, for trainer == NULL, of the last failed handle-less call on this thread (such as
- *  ibtpo_trainer_create). Returns "" when there is none. Never returns NULL. */
+/** The message of the last failed call on `trainer` (valid until the next call on it;
+ *  every call on the trainer that is not refused with IBTPO_ERR_BUSY clears it first, so
+ *  it is "" after a successful call), or, for trainer == NULL, of the last call on this
+ *  thread that failed without a usable trainer: a handle-less call (such as
+ *  ibtpo_trainer_create), or a call given a NULL, stale or busy trainer. The NULL message
+ *  is not cleared by successful calls: read it only right after a call that returned a
+ *  non-zero status. Returns "" when there is none. Never returns NULL. */
 const char *ibtpo_last_error(const ibtpo_trainer *trainer);
 
 /* ---- Configuration ---------------------------------------------------------------- */
@@ -153,11 +169,14 @@ ibtpo_status ibtpo_memory_plan_for(const ibtpo_trainer_config *cfg, ibtpo_memory
  *  is set to NULL and ibtpo_last_error(NULL) describes the problem. */
 ibtpo_status ibtpo_trainer_create(const ibtpo_trainer_config *cfg, ibtpo_trainer **out);
 
-/** Releases the trainer and all its memory and threads. NULL is a no-op. */
+/** Releases the trainer and all its memory and threads. NULL is a no-op. Do not call it
+ *  while a call on the trainer is running (see "Thread safety" above). */
 void ibtpo_trainer_free(ibtpo_trainer *trainer);
 
 /** Copies the configuration the trainer was created with into `out`
- *  (out->struct_size and out->model.struct_size must be set). */
+ *  (out->struct_size and out->model.struct_size must be set), except `threads`, which is
+ *  the current thread count (ibtpo_trainer_set_threads changes it; it does not change
+ *  results, so the config still re-creates an identical trainer). */
 ibtpo_status ibtpo_trainer_get_config(ibtpo_trainer *trainer, ibtpo_trainer_config *out);
 
 /* ---- Training ---------------------------------------------------------------------- */
@@ -178,7 +197,10 @@ typedef struct ibtpo_step_stats {
  *  [0, vocab) or -1 (ignored). weights: n_seqs × seq_len per-token loss weights >= 0, or
  *  NULL for 1 on every target. n_seqs must equal the config's batch and seq_len its seq.
  *  The loss is Σ w·(−log p(target)) / Σ w. `out` may be NULL. The arrays are only read
- *  during the call. */
+ *  during the call. A batch with nothing to learn (Σ w = 0: every target -1, or every
+ *  weight of a target 0) is a no-op that returns IBTPO_OK with out->tokens = 0, loss 0,
+ *  grad_norm 0 and out->step unchanged: no optimiser update, no weight decay, the step
+ *  counter and schedule do not advance (a warning goes to the log callback). */
 ibtpo_status ibtpo_trainer_step_supervised(ibtpo_trainer *trainer, const int32_t *tokens, const int32_t *targets,
                                            const float *weights, int64_t n_seqs, int64_t seq_len,
                                            ibtpo_step_stats *out);
@@ -250,7 +272,15 @@ ibtpo_status ibtpo_task_create_jsonl(const char *path, int32_t max_tokens, ibtpo
  *  solutions: `count` reference completions for SFT, or NULL (SFT then uses the answer line;
  *  with neither answers nor solutions, ibtpo_trainer_step_sft fails).
  *  splits: `count` IBTPO_SPLIT_* values, or NULL to split by a stable hash of the prompt
- *  (about 10% test). Both splits must be non-empty. The strings are copied. */
+ *  (about 10% test). Both splits must be non-empty. The strings are copied; answers are
+ *  stored whitespace-normalised, as in JSONL files (trimmed, each run of whitespace one
+ *  space; docs/tasks.md), and ibtpo_task_get_problem returns them so. A problem whose SFT
+ *  row (prompt + solution, or prompt + "answer: <answer>", plus 2 special tokens) needs more
+ *  than 65536 positions (the largest max_seq) is refused with IBTPO_ERR_BAD_DATA naming
+ *  prompts[i]. Shorter problems that still exceed a trainer's seq make
+ *  ibtpo_trainer_step_sft fail with IBTPO_ERR_BAD_DATA (naming the train problem) whenever
+ *  the batch reaches them; to filter by a trainer's length, use ibtpo_task_create_jsonl
+ *  with max_tokens = its max_seq. */
 ibtpo_status ibtpo_task_create_memory(const char *const *prompts, const char *const *answers,
                                       const char *const *solutions, const int32_t *splits, int64_t count,
                                       ibtpo_task **out);
@@ -279,7 +309,8 @@ ibtpo_status ibtpo_task_get_problem(const ibtpo_task *task, int32_t split, int64
  *  answers. They are valid only during the call. Write a reward in [0, 1] to
  *  *out_reward and return 0. A non-zero return aborts the running step or evaluation with
  *  IBTPO_ERR_CALLBACK_FAILED and leaves the trainer unchanged; so does a reward that is
- *  not a finite number in [0, 1]. Called on the thread that called the library. */
+ *  not a finite number in [0, 1]. Called on the thread that called the library. It may use
+ *  other trainers; a call on its own trainer returns IBTPO_ERR_BUSY. */
 typedef int32_t (*ibtpo_reward_fn)(void *user_data, const char *prompt, int64_t prompt_len, const char *completion,
                                    int64_t completion_len, const char *answer, double *out_reward);
 
@@ -290,8 +321,14 @@ typedef void (*ibtpo_log_fn)(void *user_data, int32_t level, const char *message
 
 /** Reports progress of long calls: `phase` ("rollout", "update", "evaluate", "generate",
  *  "score"; static strings), `done` of `total` units. Return 0 to continue; a non-zero
- *  return stops the call with IBTPO_ERR_ABORTED and leaves the trainer unchanged (an RL
- *  step can only be stopped before its first optimiser update). */
+ *  return stops the call with IBTPO_ERR_ABORTED and leaves the trainer unchanged, at these
+ *  reports only: every "rollout" report, and the "evaluate", "generate" and "score" reports
+ *  with done < total. The return value is ignored (the call goes on and can succeed) at:
+ *   - every "update" report: it comes after an optimiser update was applied, and an RL step
+ *     that has started updating always completes all its epochs x minibatches;
+ *   - the final report of evaluate, generate and score (done == total): the work is
+ *     finished, and the call returns IBTPO_OK with its results.
+ *  It may call other trainers; a call on its own trainer returns IBTPO_ERR_BUSY. */
 typedef int32_t (*ibtpo_progress_fn)(void *user_data, const char *phase, int64_t done, int64_t total);
 
 /** Sets (or, with fn = NULL, removes) the reward callback used by RL steps and evaluation
@@ -348,7 +385,9 @@ ibtpo_status ibtpo_trainer_score(ibtpo_trainer *trainer, const int32_t *tokens, 
 /** One supervised step on `batch` problems of `task`'s train split (prompt, then the
  *  reference solution and EOS; loss on the completion only), drawn in a seeded shuffled
  *  order that the trainer remembers between calls. A problem longer than the config's seq
- *  is IBTPO_ERR_BAD_DATA. `out` may be NULL. */
+ *  is IBTPO_ERR_BAD_DATA (the order stays where it was, so the next call fails at the same
+ *  problem). A batch with nothing to learn is a no-op, as for ibtpo_trainer_step_supervised
+ *  (out->tokens = 0, step unchanged). `out` may be NULL. */
 ibtpo_status ibtpo_trainer_step_sft(ibtpo_trainer *trainer, const ibtpo_task *task, ibtpo_step_stats *out);
 
 typedef struct ibtpo_eval_config {
@@ -466,9 +505,14 @@ ibtpo_status ibtpo_trainer_rl_begin(ibtpo_trainer *trainer, const ibtpo_task *ta
  *  advantages → PPO-clip update(s). Before sampling it checks that every prompt of the
  *  step fits: prompt tokens + max_new_tokens − 1 <= the trainer's seq, else
  *  IBTPO_ERR_BAD_DATA naming the problem. A reward callback failure, an abort from the progress
- *  callback or a non-finite gradient leaves the trainer unchanged (with several
- *  minibatches or epochs, a non-finite gradient in a later update can follow earlier
- *  ones). Requires ibtpo_trainer_rl_begin. `out` may be NULL. */
+ *  callback or a non-finite loss or gradient before the first optimiser update leaves the
+ *  trainer unchanged (a non-finite one is IBTPO_ERR_BAD_DATA). With several epochs or
+ *  minibatches, a non-finite loss or gradient after k >= 1 updates returns
+ *  IBTPO_ERR_PARTIAL: those k updates stay applied (parameters, AdamW state, and the step
+ *  counter advanced by k), the rest of the step is not; the message gives the epoch,
+ *  minibatch and "k of n optimiser updates". The RL step count and problem cursor do not
+ *  advance, so the next call samples the same prompts again. `out` is not written on
+ *  failure. Requires ibtpo_trainer_rl_begin. `out` may be NULL. */
 ibtpo_status ibtpo_trainer_step_rl(ibtpo_trainer *trainer, ibtpo_rl_metrics *out);
 
 /** IB-TPO credit assignment for a tree sampled by another engine (docs/algorithm.md §3, §5).

@@ -16,6 +16,12 @@ static inline void ibtpo_store_release_i64(int64_t *p, int64_t v) { __atomic_sto
 /* Atomically subtracts v and returns the new value. */
 static inline int64_t ibtpo_sub_fetch_i64(int64_t *p, int64_t v) { return __atomic_sub_fetch(p, v, __ATOMIC_ACQ_REL); }
 
+/* Sets *p from 0 to 1 and returns 1, or returns 0 (and leaves *p) when it was not 0. */
+static inline int ibtpo_try_acquire_i64(int64_t *p) {
+    int64_t expected = 0;
+    return __atomic_compare_exchange_n(p, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
 /* A spin-wait hint (PAUSE on x86). */
 static inline void ibtpo_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

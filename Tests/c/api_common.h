@@ -169,5 +169,10 @@ void test_score(ibtpo_trainer *s);                          /* api_generate_scor
 void test_sft_and_eval(ibtpo_trainer *s, ibtpo_trainer *z); /* api_sft_eval.c */
 void test_rl(ibtpo_trainer *s, ibtpo_trainer *z);           /* api_rl.c */
 void test_rl_failures_unchanged(void);                      /* api_rl.c */
+void test_busy(ibtpo_trainer *s, ibtpo_trainer *z);         /* api_busy.c */
+void test_abort_points(ibtpo_trainer *s);                   /* api_abort.c */
+void test_nothing_to_learn(void);                           /* api_noop_limits.c */
+void test_memory_task_limits(void);                         /* api_noop_limits.c */
+void test_messages(void);                                   /* api_messages.c */
 
 #endif /* IBTPO_API_COMMON_H */

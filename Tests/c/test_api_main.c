@@ -52,6 +52,9 @@ int main(int argc, char **argv) {
         ibtpo_trainer_free(t);
     }
     SECTION("checkpoints", test_checkpoints());
+    SECTION("nothing to learn (no-op step)", test_nothing_to_learn());
+    SECTION("in-memory task limits", test_memory_task_limits());
+    SECTION("messages", test_messages());
     SECTION("tokenizer", test_tokenizer());
     SECTION("tasks", test_tasks());
     SECTION("tree advantages", test_tree_advantages());
@@ -69,6 +72,8 @@ int main(int argc, char **argv) {
         SECTION("score", test_score(s));
         SECTION("sft and evaluate", test_sft_and_eval(s, z));
         SECTION("rl", test_rl(s, z));
+        SECTION("busy (re-entrant and concurrent calls)", test_busy(s, z));
+        SECTION("progress abort points", test_abort_points(s));
     }
     ibtpo_trainer_free(s);
     ibtpo_trainer_free(z);

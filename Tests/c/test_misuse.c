@@ -559,7 +559,7 @@ int main(int argc, char **argv) {
     /* functions without a status */
     uint32_t v = ibtpo_version();
     checkf((v >> 16) == IBTPO_VERSION_MAJOR, "ibtpo_version() -> 0x%06lx (major %u)", (unsigned long)v, (unsigned)(v >> 16));
-    const int32_t codes[] = {INT32_MIN, -1, 11, 1000, INT32_MAX};
+    const int32_t codes[] = {INT32_MIN, -1, IBTPO_ERR_PARTIAL + 1, 1000, INT32_MAX};
     for (int i = 0; i < 5; i++) {
         const char *s = ibtpo_status_string(codes[i]);
         checkf(s && strcmp(s, "unknown status") == 0, "ibtpo_status_string(%ld) -> \"%s\"", (long)codes[i], s ? s : "(NULL)");

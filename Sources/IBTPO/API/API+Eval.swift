@@ -23,6 +23,7 @@ public func ibtpo_trainer_step_sft(_ trainer: OpaquePointer?, _ task: OpaquePoin
             ?? SFTBatcher(task: th.task, seed: h.trainer.config.seed ^ 0x5F7_0DE7)
         _ = try batcher.fill(h.trainer.model)
         let stats = try h.trainer.supervisedStep()
+        if stats.tokens == 0 { h.warnNothingToLearn() }
         h.sft = (th, batcher)
         out?.pointee = stats.c
     }

@@ -9,6 +9,24 @@ private func strings(_ p: UnsafePointer<UnsafePointer<CChar>?>, _ count: Int, _ 
     }
 }
 
+/// The longest sequence any trainer holds (ModelConfig's max_seq limit).
+let longestTrainerSequence = 1 << 16
+
+/// Refuses, naming its index, a problem whose SFT row ([BOS] prompt completion [EOS]) is
+/// longer than any trainer's sequence: it could never be trained on, and step_sft would fail
+/// at it on every call. The completion is the solution, else the (normalised) answer line.
+func checkMemoryLengths(prompts: [String], answers: [String]?, solutions: [String]?) throws {
+    for i in prompts.indices {
+        let completion = solutions?[i] ?? answers.map { AnswerLine.line(JSONLDataset.normalize($0[i])) } ?? ""
+        let tokens = 1 + prompts[i].utf8.count + completion.utf8.count + 1
+        guard tokens - 1 <= longestTrainerSequence else {
+            let what = solutions != nil ? "solution" : answers != nil ? "answer line" : "no completion"
+            throw IBTPOError(.badData, "prompts[\(i)]: prompt + \(what) need \(tokens - 1) positions, more than "
+                             + "\(longestTrainerSequence), the longest sequence a trainer holds (max_seq <= 65536)")
+        }
+    }
+}
+
 @c @implementation
 public func ibtpo_task_create_builtin(_ name: UnsafePointer<CChar>?, _ options: UnsafePointer<CChar>?, _ seed: UInt64,
                                       _ out: UnsafeMutablePointer<OpaquePointer?>?) -> ibtpo_status {
@@ -59,6 +77,7 @@ public func ibtpo_task_create_memory(_ prompts: UnsafePointer<UnsafePointer<CCha
                 }
             }
         }
+        try checkMemoryLengths(prompts: p, answers: a, solutions: s)
         let task = try MemoryDataset.make(prompts: p, answers: a, solutions: s, splits: sp, maxTokens: 1 << 20)
         out.pointee = TaskHandle(task, hasAnswers: a != nil, hasSolutions: a != nil || s != nil).opaque()
     }

@@ -53,6 +53,7 @@ public func ibtpo_trainer_step_supervised(_ trainer: OpaquePointer?, _ tokens: U
             throw invalid("batch shape \(nSeqs)×\(seqLen) differs from the trainer's \(t.config.batch)×\(t.config.seq)")
         }
         let stats = try t.supervisedStep(tokens: tokens, targets: targets, weights: weights)
+        if stats.tokens == 0 { h.warnNothingToLearn() }
         out?.pointee = stats.c
     }
 }

@@ -9,6 +9,7 @@ public func ibtpo_version() -> UInt32 {
 private let statusStrings: [StaticString] = [
     "ok", "invalid argument", "out of memory", "I/O error", "bad checkpoint file", "configuration mismatch",
     "aborted by callback", "callback failed", "not supported", "bad data", "internal error",
+    "trainer busy", "partially applied",
 ]
 
 @c @implementation

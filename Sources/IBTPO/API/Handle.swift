@@ -1,3 +1,4 @@
+import CAtomics
 import CIBTPO
 import Glibc
 
@@ -16,16 +17,34 @@ final class TrainerHandle {
     /// for the run; its `hasAnswers` decides whether a reward callback is required).
     var rl: RLTrainer?
     var rlTask: TaskHandle?
+    /// 1 while a call runs on this handle, else 0 (see `onHandle`). Atomic: read and set
+    /// only through ibtpo_try_acquire_i64 / ibtpo_store_release_i64.
+    private let busy: UnsafeMutablePointer<Int64>
 
     init(_ trainer: Trainer) {
         self.trainer = trainer
         error = ErrorBuffer()
+        busy = .allocate(capacity: 1)
+        busy.initialize(to: 0)
     }
+    deinit { busy.deallocate() }
+
+    /// Marks the handle busy and returns true, or returns false when a call already runs on
+    /// it (on another thread, or further up this thread's stack: a callback calling back).
+    func tryEnter() -> Bool { ibtpo_try_acquire_i64(busy) != 0 }
+    /// Ends the call `tryEnter` started.
+    func leave() { ibtpo_store_release_i64(busy, 0) }
 
     /// Sends one line to the log callback, if any.
     func info(_ message: String, level: Int32 = IBTPO_LOG_INFO) {
         guard let log else { return }
         message.withCString { log.fn(log.user, level, $0) }
+    }
+
+    /// Logs that a supervised step had nothing to learn and was a no-op.
+    func warnNothingToLearn() {
+        info("supervised step: no target has a non-zero weight, nothing to learn; the step was a no-op "
+             + "(parameters, optimiser state and step counter unchanged)", level: IBTPO_LOG_WARN)
     }
 
     /// The progress callback as a Swift closure for `phase` (false = stop), or nil.
@@ -185,15 +204,26 @@ func guarded(_ sink: ErrorBuffer, _ body: () throws -> Void) -> ibtpo_status {
     }
 }
 
-/// Same as `guarded` for calls on a handle: rejects a NULL or stale handle first.
+/// Same as `guarded` for calls on a handle: rejects a NULL or stale handle first, then a
+/// handle that is busy with another call (IBTPO_ERR_BUSY, message in the calling thread's
+/// last error, the handle and its last error untouched): a second thread, or a callback
+/// of this call calling its own trainer. Only one `body` runs on a handle at a time.
 @inline(__always)
 func onHandle(_ p: OpaquePointer?, _ body: (TrainerHandle) throws -> Void) -> ibtpo_status {
     guard let h = TrainerHandle.from(p) else {
         ThreadError.buffer.set(p == nil ? "trainer handle is NULL" : "trainer handle is not a live trainer")
         return Status.invalidArgument.rawValue
     }
-    h.error.clear()
-    return guarded(h.error) { try body(h) }
+    guard h.tryEnter() else {
+        ThreadError.buffer.set("the trainer is busy: another call on it is running (on another thread, or this "
+                               + "is a callback calling its own trainer); nothing was done")
+        return Status.busy.rawValue
+    }
+    defer { h.leave() }
+    return withExtendedLifetime(h) {
+        h.error.clear()
+        return guarded(h.error) { try body(h) }
+    }
 }
 
 /// Writes a `*_default()` filler's value; a NULL `out` is IBTPO_ERR_INVALID_ARGUMENT with the
@@ -209,7 +239,12 @@ func fillDefault<T>(_ out: UnsafeMutablePointer<T>?, _ value: @autoclosure () ->
 /// output structs (`output: true`) name the sizeof rule instead.
 func checkStructSize(_ size: UInt32, _ expected: Int, _ name: String, output: Bool = false) throws {
     guard Int(size) >= expected && size <= 1 << 20 else {
-        let fix = output ? "set it to sizeof(\(name))" : "call \(name)_default() first"
-        throw invalid("\(name).struct_size is \(size), expected sizeof(\(name)) = \(expected); \(fix)")
+        // An embedded struct ("ibtpo_rl_config.sampling") is filled by its enclosing struct's filler.
+        let outer = name.split(separator: ".").first.map(String.init) ?? name
+        let fix = output ? "set it to sizeof(\(name))"
+            : outer == name ? "call \(name)_default() first"
+            : "call \(outer)_default() first (it fills the embedded struct)"
+        let want = outer == name ? "sizeof(\(name)) = \(expected)" : "\(expected)"
+        throw invalid("\(name).struct_size is \(size), expected \(want); \(fix)")
     }
 }

@@ -120,7 +120,9 @@ struct RLRow {
 /// the first AdamW step; if any of them throws (a reward callback error, a row that does not
 /// fit `seq`, a non-finite loss or gradient) parameters, AdamW moments, the trainer's step,
 /// the RL step and the prompt cursor are unchanged (gradients are scratch). With `epochs` > 1
-/// or `minibatches` > 1 a later optimiser step can still fail after earlier ones were applied.
+/// or `minibatches` > 1 a later optimiser step can still fail after earlier ones were applied:
+/// that throws `.partiallyApplied` saying how many updates were applied (the trainer's step
+/// advanced by as many; the RL step and the prompt cursor did not).
 public final class RLTrainer {
     public let trainer: Trainer
     public let task: any TrainingTask
@@ -347,7 +349,13 @@ public final class RLTrainer {
                 }
                 let norm = model.gradNorm()
                 guard loss.isFinite && norm.isFinite else {
-                    throw IBTPOError(.badData, "rl: non-finite loss (\(loss)) or gradient norm (\(norm)); parameters not updated")
+                    let total = config.rl.epochs * mbCount, done = m.optimizerSteps
+                    let what = "rl: non-finite loss (\(loss)) or gradient norm (\(norm)) at epoch \(epoch + 1) of "
+                        + "\(config.rl.epochs), minibatch \(mb + 1) of \(mbCount)"
+                    guard done > 0 else { throw IBTPOError(.badData, what + "; parameters not updated") }
+                    throw IBTPOError(.partiallyApplied, what + "; \(done) of \(total) optimiser updates of this step "
+                        + "were applied (the trainer's step counter is now \(trainer.step)), the other \(total - done) "
+                        + "were not; the RL step count and problem cursor did not advance")
                 }
                 if epoch == 0 {
                     m.loss += loss; m.pgLoss += pg

@@ -12,6 +12,8 @@ public enum Status: Int32, Sendable {
     case notSupported = 8
     case badData = 9
     case internalError = 10
+    case busy = 11
+    case partiallyApplied = 12
 
     /// Static text for the code; never changes for a given code.
     public var text: String {
@@ -27,6 +29,8 @@ public enum Status: Int32, Sendable {
         case .notSupported: return "not supported"
         case .badData: return "bad data"
         case .internalError: return "internal error"
+        case .busy: return "trainer busy"
+        case .partiallyApplied: return "partially applied"
         }
     }
 }

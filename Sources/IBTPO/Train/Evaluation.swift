@@ -81,7 +81,7 @@ extension Trainer {
             r.avgAtK = sum / Double(count * k)
             r.passAtK = pass / Double(count)
         }
-        try report(2)
+        _ = progress?(2, 2)   // the final report (done == total) cannot abort: the work is done
         r.meanLength = lengths / completions
         r.truncatedFraction = truncated / completions
         r.seconds = monotonicSeconds() - t0

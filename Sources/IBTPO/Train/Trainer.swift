@@ -70,6 +70,9 @@ public final class Trainer {
     /// pass shape (`Model.setPass`, e.g. set by `SFTBatcher.fill`); the full shape is restored after.
     /// Loss = Σ w_r·(−log p(target_r)) / Σ w_r. Allocates nothing. If the loss or the
     /// gradient is not finite, throws `.badData` without updating parameters or the step.
+    /// A batch with nothing to learn (Σ w_r = 0: every target -1 or every weight 0) is a
+    /// no-op: no forward, backward or optimiser update (so no weight decay either), the step
+    /// counter is unchanged, and the stats say tokens 0, loss 0, grad_norm 0.
     public func supervisedStep() throws -> StepStats {
         let t0 = monotonicSeconds()
         defer { model.resetPass() }
@@ -80,7 +83,11 @@ public final class Trainer {
             if model.targets[r] < 0 { model.coef[r] = 0 } else if model.coef[r] != 0 { tokens += 1 }
             wsum += -model.coef[r]
         }
-        let inv: Float = wsum > 0 ? 1 / wsum : 0
+        guard wsum > 0 else {
+            return StepStats(step: step, loss: 0, gradNorm: 0, lr: config.schedule.at(step), tokens: 0,
+                             seconds: monotonicSeconds() - t0)
+        }
+        let inv: Float = 1 / wsum
         for r in 0..<N { model.coef[r] *= inv }
         model.forward()
         var loss: Double = 0

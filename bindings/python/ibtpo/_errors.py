@@ -15,6 +15,8 @@ ERR_CALLBACK_FAILED = 7
 ERR_NOT_SUPPORTED = 8
 ERR_BAD_DATA = 9
 ERR_INTERNAL = 10
+ERR_BUSY = 11  # 0.4
+ERR_PARTIAL = 12  # 0.4
 
 #: code -> header macro name
 STATUS_NAMES = {
@@ -75,8 +77,20 @@ class CallbackFailedError(IBTPOError):
     its ``__cause__``."""
 
 
+class BusyError(IBTPOError):
+    """IBTPO_ERR_BUSY: another call on the trainer was running (on another thread, or this
+    was a callback calling its own trainer); nothing was done. The library refuses at once
+    and never waits, so callbacks that use other trainers cannot deadlock."""
+
+
+class PartiallyAppliedError(IBTPOError):
+    """IBTPO_ERR_PARTIAL: the call failed part-way and some of its effects stay applied; the
+    message says which (step_rl: "k of n optimiser updates ... were applied")."""
+
+
 _CLASSES = {ERR_INVALID_ARGUMENT: InvalidArgumentError, ERR_BAD_DATA: BadDataError, ERR_ABORTED: AbortedError,
-            ERR_CALLBACK_FAILED: CallbackFailedError}
+            ERR_CALLBACK_FAILED: CallbackFailedError, ERR_BUSY: BusyError,
+            ERR_PARTIAL: PartiallyAppliedError}
 
 
 def error(code: int, message: str = "") -> IBTPOError:
@@ -84,8 +98,19 @@ def error(code: int, message: str = "") -> IBTPOError:
     return _CLASSES.get(int(code), IBTPOError)(code, message)
 
 
+def utf8(text: str, what: str) -> bytes:
+    """`text` encoded as UTF-8; a lone surrogate (which UTF-8 cannot encode) raises
+    InvalidArgumentError naming `what` and the position instead of a UnicodeEncodeError."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise error(ERR_INVALID_ARGUMENT, f"{what} is not valid Unicode: {text[e.start:e.end]!r} at index "
+                    f"{e.start} is a lone surrogate, which UTF-8 cannot encode") from None
+
+
 def last_error(handle=None) -> str:
-    """ibtpo_last_error(handle) as str; handle None = this thread's handle-less error."""
+    """ibtpo_last_error(handle) as str; handle None = this thread's handle-less error (also
+    where the message of an IBTPO_ERR_BUSY refusal is)."""
     return LIB.ibtpo_last_error(handle).decode("utf-8", "replace")
 
 
@@ -93,4 +118,4 @@ def _check(status: int, handle=None) -> None:
     """Raise the matching IBTPOError unless `status` is IBTPO_OK. Call it right after the
     C call, on the same thread and before any other call on `handle`."""
     if status != OK:
-        raise error(status, last_error(handle))
+        raise error(status, last_error(None if status == ERR_BUSY else handle))

@@ -7,7 +7,7 @@ import threading
 from typing import Any, NamedTuple, Optional, Sequence, Union
 
 from . import _lib
-from ._errors import ERR_INVALID_ARGUMENT, OK, _check, error, last_error
+from ._errors import ERR_INVALID_ARGUMENT, OK, _check, error, last_error, utf8
 from ._lib import LIB, SPLIT_TEST, SPLIT_TRAIN
 
 _SPLITS = {"train": SPLIT_TRAIN, "test": SPLIT_TEST}
@@ -41,7 +41,7 @@ def split_value(split: Union[int, str]) -> int:
 
 def _c_string(s: Any, what: str) -> bytes:
     if isinstance(s, str):
-        b = s.encode("utf-8")
+        b = utf8(s, what)
     elif isinstance(s, (bytes, bytearray)):
         b = bytes(s)
     else:
@@ -113,7 +113,7 @@ class Task:
                         raise error(ERR_INVALID_ARGUMENT, f"{what} {text!r} must be non-empty without ',', '=', "
                                     "spaces or NUL")
                 parts.append(f"{k}={v}")
-            opts = ",".join(parts).encode("utf-8")
+            opts = utf8(",".join(parts), "options")
         else:
             opts = _c_string(options, "options")
         if isinstance(seed, float) or not hasattr(seed, "__index__") or not 0 <= int(seed) < 2**64:

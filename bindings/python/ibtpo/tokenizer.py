@@ -5,7 +5,7 @@ import ctypes
 from typing import Any, Union
 
 from . import _arrays
-from ._errors import ERR_INVALID_ARGUMENT, OK, _check, error
+from ._errors import ERR_INVALID_ARGUMENT, OK, _check, error, utf8
 from ._lib import LIB, TOKEN_BOS, TOKEN_EOS, TOKEN_PAD
 
 __all__ = ["tokenize", "detokenize", "TOKEN_BOS", "TOKEN_EOS", "TOKEN_PAD"]
@@ -13,7 +13,7 @@ __all__ = ["tokenize", "detokenize", "TOKEN_BOS", "TOKEN_EOS", "TOKEN_PAD"]
 
 def _as_bytes(text: Any, what: str = "text") -> bytes:
     if isinstance(text, str):
-        return text.encode("utf-8")
+        return utf8(text, what)
     if isinstance(text, (bytes, bytearray, memoryview)):
         return bytes(text)
     raise error(ERR_INVALID_ARGUMENT, f"{what} must be str (encoded as UTF-8) or bytes, got {type(text).__name__}")

@@ -5,11 +5,12 @@ import array
 import ctypes
 import numbers
 import os
+import signal
 import threading
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 from . import _arrays, _lib
-from ._errors import ERR_BAD_DATA, ERR_INVALID_ARGUMENT, OK, _check, error, last_error
+from ._errors import ERR_BAD_DATA, ERR_BUSY, ERR_INVALID_ARGUMENT, OK, _check, error, last_error
 from ._lib import LIB
 from .config import (EvalConfig, EvalResult, RLConfig, RLMetrics, SamplingConfig, TrainerConfig, coerce,
                      struct_to_dict)
@@ -94,12 +95,22 @@ class Completion(NamedTuple):
 
 class _CallbackState:
     """The Python callbacks of one trainer, their ctypes wrappers (kept alive here while the
-    library holds them) and the exception a callback raised during the current call. The
-    wrappers reference this object, not the Trainer, so they create no reference cycle."""
+    library holds them) and the exceptions callbacks raised during the running calls, by
+    thread (callbacks run on the thread that called the library; a call refused with
+    IBTPO_ERR_BUSY on another thread must not see or clear them). The wrappers reference
+    this object, not the Trainer, so they create no reference cycle."""
 
     def __init__(self):
-        self.error: Optional[BaseException] = None
+        self.errors: dict = {}  # thread id -> the first exception a callback raised in its call
         self.reward = self.log = self.progress = None  # (python callable, CFUNCTYPE object)
+        self.signals = None  # the CFUNCTYPE object installed when no progress fn is set
+
+    def record(self, e: BaseException) -> None:
+        self.errors.setdefault(threading.get_ident(), e)
+
+    @property
+    def error(self) -> Optional[BaseException]:  # this thread's (tests and compatibility)
+        return self.errors.get(threading.get_ident())
 
 
 def _reward_wrapper(fn: Callable, state: _CallbackState, as_bytes: bool):
@@ -116,7 +127,7 @@ def _reward_wrapper(fn: Callable, state: _CallbackState, as_bytes: bool):
             out_reward[0] = float(r)  # out of [0, 1] or NaN: the library rejects it
             return 0
         except BaseException as e:  # KeyboardInterrupt too: stop the step, re-raise after it
-            state.error = e
+            state.record(e)
             return 1
     return _lib.REWARD_FN(reward)
 
@@ -129,24 +140,85 @@ def _log_wrapper(fn: Callable):
     return _lib.LOG_FN(log)
 
 
-def _progress_wrapper(fn: Callable, state: _CallbackState):
+# Ctrl-C during a library call. While a call runs on the main thread with Python's default
+# SIGINT handler, the binding swaps in a handler that only sets this flag: Python may run
+# handlers on entry to a callback, before any try block of ours, where a raised
+# KeyboardInterrupt would be lost ("Exception ignored on calling ctypes callback").
+_sigint = {"hit": False}
+
+
+def _sigint_flag(signum, frame) -> None:
+    _sigint["hit"] = True
+
+
+def _sigint_enter() -> bool:
+    """Installs the flag handler for a call on the main thread; False if it did not (another
+    thread, a custom SIGINT handler, or a call nested in a callback: the outer one has)."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return False
+        signal.signal(signal.SIGINT, _sigint_flag)
+    except (ValueError, OSError, TypeError):  # pragma: no cover - embedded interpreters
+        return False
+    _sigint["hit"] = False
+    return True
+
+
+def _sigint_exit(entered: bool) -> bool:
+    """Restores the default handler; True if a SIGINT arrived that no callback consumed."""
+    if not entered:
+        return False
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    hit, _sigint["hit"] = _sigint["hit"], False
+    return hit
+
+
+def _check_signals() -> None:
+    """Raises KeyboardInterrupt if Ctrl-C was pressed during the call (the flag), after
+    running other pending signal handlers (PyErr_CheckSignals; on the main thread only)."""
+    if threading.current_thread() is threading.main_thread():
+        ctypes.pythonapi.PyErr_CheckSignals()  # a PyDLL function: a handler's exception is raised
+    if _sigint["hit"]:
+        _sigint["hit"] = False
+        raise KeyboardInterrupt
+
+
+def _progress_wrapper(fn: Optional[Callable], state: _CallbackState):
+    """The progress callback the binding always installs: it first runs pending signal
+    handlers (so Ctrl-C stops a long call at its next abort point, see set_progress_fn),
+    then the user's fn, if any."""
     def progress(_user, phase, done, total):
         try:
+            _check_signals()
+            if fn is None:
+                return 0
             return 1 if fn((phase or b"").decode("utf-8", "replace"), int(done), int(total)) is False else 0
         except BaseException as e:
-            state.error = e
+            state.record(e)
             return 1
     return _lib.PROGRESS_FN(progress)
+
+
+_NO_TASK = object()  # _call's "this function takes no task" (None is a wrong task argument)
 
 
 class Trainer:
     """One libibtpo trainer: model, AdamW state, step counter, RNG and threads in one arena.
 
     Free it with ``close()`` or a ``with`` block (``__del__`` frees it too). All three are
-    idempotent: the handle is freed exactly once. Any call after close raises
-    InvalidArgumentError (a ValueError). A Trainer may be used from any thread, one call at
-    a time (a lock serialises calls; the library releases the GIL while it works). A
-    callback must not call methods of its own trainer (InvalidArgumentError).
+    idempotent: the handle is freed exactly once; closing while a call is running (from a
+    callback or another thread) frees it when the last running call returns. Any call
+    after close raises InvalidArgumentError (a ValueError).
+
+    A Trainer may be used from any thread, but it runs one call at a time: a call made
+    while another call on the same trainer is running raises BusyError at once (the
+    library's per-trainer busy flag; the binding holds no lock across a library call, so
+    callbacks that use other trainers cannot deadlock). A callback calling its own trainer
+    gets BusyError too (the callback's call fails; unless the callback catches it, the
+    outer call then fails with that BusyError, the trainer unchanged). The library
+    releases the GIL while it works.
 
     When a Python reward or progress callback raises, the library call fails (the trainer is
     unchanged) and the binding raises the callback's exception, with the library's
@@ -155,13 +227,16 @@ class Trainer:
 
     def __init__(self, config: Optional[TrainerConfig] = None):
         self._handle: Optional[int] = None
-        self._lock = threading.Lock()
-        self._owner: Optional[int] = None  # thread id inside a call (callbacks run on it)
+        self._lock = threading.Lock()  # guards _handle, _users, _close_pending; never held across a call
+        self._users = 0                 # library calls running on this handle (the library allows one)
+        self._close_pending = False
         self._callbacks = _CallbackState()
         c = coerce(TrainerConfig, config).to_c()
         out = _lib.ibtpo_trainer_p()
         _check(LIB.ibtpo_trainer_create(ctypes.byref(c), ctypes.byref(out)))
         self._handle = out.value
+        self._callbacks.signals = _progress_wrapper(None, self._callbacks)
+        self._call(LIB.ibtpo_trainer_set_progress_fn, self._callbacks.signals, None)
         cfg = self.config  # the shapes step_supervised checks on the Python side
         self._shape = (cfg.batch, cfg.seq)
         self._slots = cfg.rollout_slots
@@ -169,20 +244,27 @@ class Trainer:
     # ---- lifetime -------------------------------------------------------------------
 
     def close(self) -> None:
-        """Frees the trainer (idempotent)."""
+        """Frees the trainer (idempotent). If a call on it is running (a callback of that
+        call, or another thread, is closing it), the handle is freed when that call returns."""
         lock = getattr(self, "_lock", None)
         if lock is None:  # __init__ failed before the handle existed
             return
-        self._not_in_callback()
         with lock:
+            if self._handle is None or self._close_pending:
+                return
+            if self._users:
+                self._close_pending = True
+                return
             handle, self._handle = self._handle, None
-            if handle is not None:
-                LIB.ibtpo_trainer_free(handle)
-            self._callbacks.reward = self._callbacks.log = self._callbacks.progress = None
+        self._free(handle)
+
+    def _free(self, handle: int) -> None:
+        LIB.ibtpo_trainer_free(handle)
+        self._callbacks.reward = self._callbacks.log = self._callbacks.progress = self._callbacks.signals = None
 
     @property
     def closed(self) -> bool:
-        return self._handle is None
+        return self._handle is None or self._close_pending
 
     def __enter__(self) -> "Trainer":
         self._live()
@@ -204,46 +286,71 @@ class Trainer:
 
     def _live(self) -> int:
         h = self._handle
-        if h is None:
+        if h is None or self._close_pending:
             raise error(ERR_INVALID_ARGUMENT, "the trainer is closed")
         return h
 
-    def _not_in_callback(self) -> None:
-        if self._owner == threading.get_ident():
-            raise error(ERR_INVALID_ARGUMENT, "the trainer is busy: a callback cannot call its own trainer")
-
-    def _call(self, fn, *args, task: Optional[Task] = None) -> None:
-        """fn(handle, [task handle,] *args) under the lock, then the status check with this
-        handle's error; an exception raised by a Python callback during the call is re-raised
-        (chained to the library's error)."""
-        self._not_in_callback()
+    def _enter(self) -> int:
         with self._lock:
             h = self._live()
-            self._owner, self._callbacks.error = threading.get_ident(), None
-            try:
-                if task is None:
+            self._users += 1
+            return h
+
+    def _exit(self) -> None:
+        with self._lock:
+            self._users -= 1
+            free = self._users == 0 and self._close_pending
+            if free:
+                handle, self._handle, self._close_pending = self._handle, None, False
+        if free:
+            self._free(handle)
+
+    def _call(self, fn, *args, task: Any = _NO_TASK) -> None:
+        """fn(handle, [task handle,] *args), then the status check with this handle's error
+        (the thread's for IBTPO_ERR_BUSY); an exception raised by a Python callback during
+        the call is re-raised (chained to the library's error). No lock is held during fn:
+        the library refuses a second concurrent call with IBTPO_ERR_BUSY."""
+        h = self._enter()
+        me = threading.get_ident()
+        outer = self._callbacks.errors.pop(me, None)  # set only when this is a callback's call
+        sigint = False
+        try:
+            if task is _NO_TASK:
+                sigint = _sigint_enter()
+                try:
                     status = fn(h, *args)
-                else:
-                    if not isinstance(task, Task):
-                        raise error(ERR_INVALID_ARGUMENT, f"task must be an ibtpo.Task, got {task!r}")
-                    with task._borrow() as th:
+                finally:
+                    late_interrupt = _sigint_exit(sigint)
+            else:
+                if not isinstance(task, Task):
+                    raise error(ERR_INVALID_ARGUMENT, f"task must be an ibtpo.Task, got {task!r}")
+                with task._borrow() as th:
+                    sigint = _sigint_enter()
+                    try:
                         status = fn(h, th, *args)
-                exc, self._callbacks.error = self._callbacks.error, None
-                if status != OK:
-                    err = error(status, last_error(h))
-                    if exc is not None:
-                        raise exc from err
-                    raise err
-                if exc is not None:  # a callback failed but the library went on: still report it
-                    raise exc
-            finally:
-                self._owner = None
+                    finally:
+                        late_interrupt = _sigint_exit(sigint)
+            exc = self._callbacks.errors.pop(me, None)
+            if exc is None and late_interrupt:  # Ctrl-C after the last abort point: the call finished
+                exc = KeyboardInterrupt()
+            if status != OK:
+                err = error(status, last_error(None if status == ERR_BUSY else h))
+                if exc is not None:
+                    raise exc from err
+                raise err
+            if exc is not None:  # a callback failed but the library went on: still report it
+                raise exc
+        finally:
+            if outer is not None:
+                self._callbacks.errors[me] = outer
+            self._exit()
 
     # ---- queries ----------------------------------------------------------------------
 
     @property
     def config(self) -> TrainerConfig:
-        """The configuration the trainer was created with (ibtpo_trainer_get_config)."""
+        """The configuration the trainer was created with (ibtpo_trainer_get_config), except
+        ``threads``, which is the current count (the ``threads`` setter changes it)."""
         out = _lib.new_struct(_lib.ibtpo_trainer_config)
         self._call(LIB.ibtpo_trainer_get_config, ctypes.byref(out))
         return TrainerConfig.from_c(out)
@@ -331,13 +438,24 @@ class Trainer:
     def set_progress_fn(self, fn: Optional[Callable[[str, int, int], Any]]) -> None:
         """Follow long calls with ``fn(phase, done, total)``; phase is "rollout", "update",
         "evaluate", "generate" or "score". Return False to abort the call (AbortedError,
-        trainer unchanged; an RL step can only be stopped before its first update); any
-        other return value (None included) continues. An exception raised by fn aborts the
-        call too and is re-raised. None removes the callback."""
+        trainer unchanged); any other return value (None included) continues. The stop is
+        honoured at every "rollout" report and at "evaluate", "generate" and "score"
+        reports with done < total; it is ignored in "update" (an RL step that has started
+        updating completes all its updates) and at a call's final report (done == total:
+        the call returns its results). An exception raised by fn aborts the call at the same
+        points and is re-raised (at the others it is raised after the call, whose effects
+        stay). None removes the callback.
+
+        Ctrl-C: the binding's callback (installed with or without fn) runs pending signal
+        handlers at every report on the main thread, so a KeyboardInterrupt stops a long
+        call at its next abort point (the trainer unchanged) and is raised with
+        AbortedError as its ``__cause__``; in the "update" phase the RL step finishes first
+        and the KeyboardInterrupt is raised after it."""
         if fn is not None and not callable(fn):
             raise error(ERR_INVALID_ARGUMENT, f"the progress function must be callable or None, got {fn!r}")
         # PROGRESS_FN() is a NULL function pointer (ctypes refuses None here)
-        cf = _lib.PROGRESS_FN() if fn is None else _progress_wrapper(fn, self._callbacks)
+        # Without fn the binding's own callback stays installed (it only checks for Ctrl-C).
+        cf = self._callbacks.signals if fn is None else _progress_wrapper(fn, self._callbacks)
         self._call(LIB.ibtpo_trainer_set_progress_fn, cf, None)
         self._callbacks.progress = None if fn is None else (fn, cf)
 
@@ -435,7 +553,9 @@ class Trainer:
 
     def step_rl(self) -> RLMetrics:
         """One RL step (rollouts, rewards, advantages, PPO-clip updates); needs rl_begin. A
-        reward callback failure or an abort leaves the trainer unchanged."""
+        reward callback failure or an abort leaves the trainer unchanged. A non-finite loss
+        after k >= 1 of its epochs × minibatches updates raises PartiallyAppliedError: the k
+        updates stay (step advanced by k), the message says so."""
         out = _lib.new_struct(_lib.ibtpo_rl_metrics)
         self._call(LIB.ibtpo_trainer_step_rl, ctypes.byref(out))
         return RLMetrics.from_c(out)
@@ -503,6 +623,8 @@ def _path_bytes(path) -> bytes:
         b = os.fsencode(path)
     except TypeError:
         raise error(ERR_INVALID_ARGUMENT, f"path must be str, bytes or os.PathLike, got {path!r}") from None
+    except UnicodeEncodeError as e:
+        raise error(ERR_INVALID_ARGUMENT, f"path {path!r} cannot be encoded for the file system: {e.reason}") from None
     if b"\0" in b:
         raise error(ERR_INVALID_ARGUMENT, f"path contains a NUL byte: {path!r}")
     return b
