@@ -75,8 +75,8 @@ typedef int32_t ibtpo_status;
 #define IBTPO_ERR_BAD_DATA 9         /* a dataset or input sequence is malformed */
 #define IBTPO_ERR_INTERNAL 10
 #define IBTPO_ERR_BUSY 11            /* another call on the trainer is running (0.4); nothing done */
-#define IBTPO_ERR_PARTIAL 12         /* failed part-way; some effects were applied, the message says
-                                        which (0.4: ibtpo_trainer_step_rl) */
+#define IBTPO_ERR_PARTIAL 12         /* reserved: failed part-way with some effects applied; no 0.4
+                                        call returns it (step_rl skips a non-finite update instead) */
 
 /** Library version as (major << 16) | (minor << 8) | patch. Thread-safe. */
 uint32_t ibtpo_version(void);
@@ -87,7 +87,20 @@ const char *ibtpo_status_string(ibtpo_status status);
 /* ---- Opaque handle -------------------------------------------------------------- */
 
 /** A trainer: a model, its optimiser state, step counter, RNG and thread pool, all in
- *  one arena allocated at creation. Nothing is allocated by training steps. */
+ *  one arena allocated at creation; no call allocates tensors, activations or KV caches.
+ *  Heap allocations per call (counted with an interposed malloc after warm-up,
+ *  Tests/IBTPOTests/AllocationTests.swift and APIAllocationTests.swift):
+ *  - ibtpo_trainer_step_supervised, ibtpo_trainer_score: none.
+ *  - ibtpo_trainer_step_sft: none, except on the step that starts a new epoch of a finite
+ *    train split (one array of train-split-size indices for the new permutation) and
+ *    whatever a built-in generator task needs to format a long problem string.
+ *  - ibtpo_trainer_generate: a few small arrays per completion (prompt copy, token and
+ *    log-prob lists, results): 27 calls at n = 4, 63 at n = 16.
+ *  - ibtpo_trainer_evaluate: about 45 small arrays and strings per problem (prompt, greedy
+ *    and k sampled completions, decoded text for the verifier): 751 for 16 problems, k 4.
+ *  - ibtpo_trainer_step_rl: arrays per trajectory and tree node (rollout trees, training
+ *    rows, advantages, metrics): about 1,200 for 2 prompts × 12 IB-TPO trajectories.
+ *  These bounds scale with the work of the call, never with the model size. */
 typedef struct ibtpo_trainer ibtpo_trainer;
 
 /** The message of the last failed call on `trainer` (valid until the next call on it;
@@ -181,7 +194,10 @@ ibtpo_status ibtpo_trainer_get_config(ibtpo_trainer *trainer, ibtpo_trainer_conf
 
 /* ---- Training ---------------------------------------------------------------------- */
 
-/** Statistics of one optimisation step. */
+/** Statistics of one optimisation step. A step whose loss or gradient norm is not finite
+ *  is skipped and still returns IBTPO_OK: parameters, AdamW moments and the step counter
+ *  are unchanged, `step` is then the unchanged count and loss / grad_norm show the
+ *  non-finite values (test them with isfinite to detect the skip). */
 typedef struct ibtpo_step_stats {
     uint32_t struct_size;   /* sizeof(ibtpo_step_stats) */
     int64_t step;           /* optimiser steps taken after this one */
@@ -504,15 +520,13 @@ ibtpo_status ibtpo_trainer_rl_begin(ibtpo_trainer *trainer, const ibtpo_task *ta
 /** One RL step: rollouts (independent for GRPO, IBTrees for IB-TPO) → rewards →
  *  advantages → PPO-clip update(s). Before sampling it checks that every prompt of the
  *  step fits: prompt tokens + max_new_tokens − 1 <= the trainer's seq, else
- *  IBTPO_ERR_BAD_DATA naming the problem. A reward callback failure, an abort from the progress
- *  callback or a non-finite loss or gradient before the first optimiser update leaves the
- *  trainer unchanged (a non-finite one is IBTPO_ERR_BAD_DATA). With several epochs or
- *  minibatches, a non-finite loss or gradient after k >= 1 updates returns
- *  IBTPO_ERR_PARTIAL: those k updates stay applied (parameters, AdamW state, and the step
- *  counter advanced by k), the rest of the step is not; the message gives the epoch,
- *  minibatch and "k of n optimiser updates". The RL step count and problem cursor do not
- *  advance, so the next call samples the same prompts again. `out` is not written on
- *  failure. Requires ibtpo_trainer_rl_begin. `out` may be NULL. */
+ *  IBTPO_ERR_BAD_DATA naming the problem. A reward callback failure or an abort from the
+ *  progress callback leaves the trainer unchanged. An update whose loss or gradient norm
+ *  is not finite is skipped (no parameter, moment or step-counter change) and the step
+ *  goes on with its other updates and returns IBTPO_OK (the RL step and prompt cursor
+ *  advance); out->optimizer_steps counts only the applied updates, so fewer than
+ *  epochs × min(minibatches, trajectories) means some were skipped. Requires
+ *  ibtpo_trainer_rl_begin. `out` may be NULL. */
 ibtpo_status ibtpo_trainer_step_rl(ibtpo_trainer *trainer, ibtpo_rl_metrics *out);
 
 /** IB-TPO credit assignment for a tree sampled by another engine (docs/algorithm.md §3, §5).
@@ -540,7 +554,9 @@ ibtpo_status ibtpo_tree_advantages(const ibtpo_rl_config *cfg, int64_t n_nodes, 
 /* ---- Checkpoints ------------------------------------------------------------------- */
 
 /** Writes parameters, AdamW state, step and RNG state to `path` atomically (temporary
- *  file, fsync, rename). The format is documented in docs/checkpoint-format.md. */
+ *  file, fsync, rename). The format is documented in docs/checkpoint-format.md. A state
+ *  with a non-finite weight or moment or a negative second moment is never written:
+ *  IBTPO_ERR_BAD_DATA, naming the first bad tensor and element, and `path` is untouched. */
 ibtpo_status ibtpo_trainer_save(ibtpo_trainer *trainer, const char *path);
 
 /** Loads a checkpoint written for the same model config. Validates the whole file before

@@ -355,7 +355,8 @@ static void save_finding(const char *kind, long k, const buf_t *b) {
 }
 
 /* Child exit codes: the load's status (0..15); 64 + status when a training step after an OK
- * load returns an error status; 80 when it returns OK with a non-finite loss; JSONL: 96 when a loaded task breaks the oracle
+ * load returns an error status or skips a non-finite step (step counter unchanged); 80 when it returns OK with a
+ * non-finite loss and moved the step counter; JSONL: 96 when a loaded task breaks the oracle
  * (count or problem read back), with the detail on stdout. */
 static int child_checkpoint(const char *path) {
     ibtpo_status st = ibtpo_trainer_load(trainer, path);
@@ -363,9 +364,14 @@ static int child_checkpoint(const char *path) {
     ibtpo_step_stats s;
     memset(&s, 0, sizeof s);
     s.struct_size = sizeof s;
+    int64_t before = -1, after = -2;
+    ibtpo_trainer_get_step(trainer, &before);
     ibtpo_status st2 = ibtpo_trainer_step_supervised(trainer, tokens, targets, NULL, 2, 8, &s);
     if (st2 != IBTPO_OK) return 64 + ((int)st2 & 15);
-    return isfinite(s.loss) ? 0 : 80;
+    if (isfinite(s.loss) && isfinite(s.grad_norm)) return 0;
+    /* A non-finite loss must have been skipped (the divergence policy): step unchanged. */
+    ibtpo_trainer_get_step(trainer, &after);
+    return after == before && s.step == before ? 64 : 80;
 }
 
 static int child_jsonl(const char *path, long expect) {

@@ -62,7 +62,11 @@ public struct RLTrainerConfig: Equatable, Sendable {
 public struct RLStepMetrics: Equatable, Sendable {
     /// RL steps completed (1-based after the step).
     public var step = 0
+    /// Optimiser updates applied in this step (skipped ones not included).
     public var optimizerSteps = 0
+    /// Optimiser updates of this step skipped because their loss or gradient norm was not
+    /// finite (parameters, moments and the trainer's step unchanged by each of them).
+    public var skippedSteps = 0
     public var lr: Float = 0
     /// Mean reward over trajectories (Avg-Rate) and Eff-Rate.
     public var avgRate = 0.0
@@ -116,13 +120,15 @@ struct RLRow {
 /// index, mask: one entry per position of the model's B·T) and the loss's per-sequence
 /// scratch are sections of the same arena, planned by `RLTrainer.plan`.
 ///
-/// **Atomicity.** Rollouts, rewards, advantages and all forward/backward passes happen before
-/// the first AdamW step; if any of them throws (a reward callback error, a row that does not
-/// fit `seq`, a non-finite loss or gradient) parameters, AdamW moments, the trainer's step,
-/// the RL step and the prompt cursor are unchanged (gradients are scratch). With `epochs` > 1
-/// or `minibatches` > 1 a later optimiser step can still fail after earlier ones were applied:
-/// that throws `.partiallyApplied` saying how many updates were applied (the trainer's step
-/// advanced by as many; the RL step and the prompt cursor did not).
+/// **Atomicity.** Rollouts, rewards and advantages happen before the first AdamW step; if
+/// any of them throws (a reward callback error, a row that does not fit `seq`) parameters,
+/// AdamW moments, the trainer's step, the RL step and the prompt cursor are unchanged
+/// (gradients are scratch).
+///
+/// **Divergence.** An optimiser update whose loss or gradient norm is not finite is skipped:
+/// no parameter, moment or trainer-step change; it is counted in `RLStepMetrics.skippedSteps`
+/// and `Trainer.skippedSteps`, and the step goes on with its next update and completes
+/// normally (RL step and cursor advance, since the rollout was consumed).
 public final class RLTrainer {
     public let trainer: Trainer
     public let task: any TrainingTask
@@ -204,7 +210,8 @@ public final class RLTrainer {
     /// The rollout seed of RL step `s`.
     func rolloutSeed(_ s: Int) -> UInt64 { RolloutSampler.sequenceSeed(config.seed ^ 0x0B7_4A11, prompt: s, sample: -3) }
 
-    /// One RL step. Throws without changing any state (see the type's documentation).
+    /// One RL step. Throws without changing any state (see the type's documentation); a
+    /// non-finite update is skipped and counted, not thrown.
     public func step() throws -> RLStepMetrics {
         let tok = trainer.tokenizer
         var m = RLStepMetrics()
@@ -348,27 +355,27 @@ public final class RLTrainer {
                     start = end
                 }
                 let norm = model.gradNorm()
+                let updateIndex = epoch * mbCount + mb + 1, updates = config.rl.epochs * mbCount
+                if epoch == 0 && mb == 0 { m.maxRatioDeviation = maxDev }
                 guard loss.isFinite && norm.isFinite else {
-                    let total = config.rl.epochs * mbCount, done = m.optimizerSteps
-                    let what = "rl: non-finite loss (\(loss)) or gradient norm (\(norm)) at epoch \(epoch + 1) of "
-                        + "\(config.rl.epochs), minibatch \(mb + 1) of \(mbCount)"
-                    guard done > 0 else { throw IBTPOError(.badData, what + "; parameters not updated") }
-                    throw IBTPOError(.partiallyApplied, what + "; \(done) of \(total) optimiser updates of this step "
-                        + "were applied (the trainer's step counter is now \(trainer.step)), the other \(total - done) "
-                        + "were not; the RL step count and problem cursor did not advance")
+                    m.skippedSteps += 1
+                    trainer.skippedSteps += 1
+                    if epoch == 0 { m.loss += loss; m.pgLoss += pg }
+                    m.gradNorm = norm
+                    _ = progress?("update", updateIndex, updates)
+                    continue
                 }
                 if epoch == 0 {
                     m.loss += loss; m.pgLoss += pg
                     m.kl += klSum; m.entropy += entSum
                     m.clipFracLow += nLow; m.clipFracHigh += nHigh
-                    if mb == 0 { m.maxRatioDeviation = maxDev }
                 }
                 let lr = (config.schedule ?? trainer.config.schedule).at(trainer.step)
                 model.adamwStep(t: trainer.step + 1, lr: lr, hyper: trainer.config.adam, clip: trainer.config.gradClip,
                                 norm: norm)
                 trainer.step += 1
                 m.optimizerSteps += 1
-                _ = progress?("update", m.optimizerSteps, config.rl.epochs * mbCount)
+                _ = progress?("update", updateIndex, updates)
                 m.gradNorm = norm; m.lr = lr
             }
         }

@@ -77,9 +77,26 @@ public enum Checkpoint {
         }
     }
 
-    /// Writes the trainer's state to `path` atomically.
+    /// Writes the trainer's state to `path` atomically. Refuses (`.badData`, naming `path` and
+    /// the first bad tensor and element, nothing written) a state that no load would accept:
+    /// a non-finite weight or moment, or a negative second moment (`checkSavable`).
     public static func save(_ t: Trainer, path: String) throws {
+        try checkSavable(t, path: path)
         try FileIO.writeAtomically(path, encode(t))
+    }
+
+    /// Throws `.badData` naming the first tensor (checkpoint name) and element of `t` that is
+    /// not finite, or the first negative `adam.v` element. Reads every weight and moment once.
+    static func checkSavable(_ t: Trainer, path: String) throws {
+        for (prefix, base) in [("", t.model.params), ("adam.m.", t.model.adamM), ("adam.v.", t.model.adamV)] {
+            for ten in t.model.layout.tensors {
+                let p = base + ten.offset
+                for j in 0..<ten.count where !p[j].isFinite || (prefix == "adam.v." && p[j] < 0) {
+                    throw IBTPOError(.badData, "\(path): not saved: tensor \(prefix)\(ten.name) element \(j) is \(p[j]); "
+                        + "a checkpoint never holds non-finite weights or moments")
+                }
+            }
+        }
     }
 
     /// Loads `path` into `t`. The checkpoint's model config must equal the trainer's.

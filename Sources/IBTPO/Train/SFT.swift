@@ -44,7 +44,11 @@ public struct SFTBatcher {
     public mutating func fill(_ model: Model) throws -> Int {
         let B = model.shape.batch, full = model.shape.seq
         var weighted = 0
-        var picked: [(index: Int, problem: Problem)] = []
+        // Two passes over the same B problems, so that no per-step list is built (a step
+        // allocates nothing beyond what `task.problem` does): the first finds the longest
+        // row, the second, from the same order state, writes the rows. The order state is
+        // copied, not rebuilt, so only an epoch change (a new permutation) allocates.
+        let start = (cursor, order, epoch, rng)
         var T = 1
         for _ in 0..<B {
             let index = nextIndex()
@@ -54,10 +58,11 @@ public struct SFTBatcher {
                 throw IBTPOError(.badData, "\(task.name) train problem \(index) needs \(total - 1) tokens, more than seq = \(full)")
             }
             T = max(T, total - 1)
-            picked.append((index, p))
         }
+        (cursor, order, epoch, rng) = start
         try model.setPass(batch: B, seq: T)
-        for (b, (_, p)) in picked.enumerated() {
+        for b in 0..<B {
+            let p = task.problem(split: .train, index: nextIndex())
             let prompt = p.prompt.utf8, completion = p.solution.utf8
             let row = b * T
             var i = 0

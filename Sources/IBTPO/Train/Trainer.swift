@@ -8,6 +8,9 @@ public struct StepStats: Equatable, Sendable {
     public var lr: Float = 0
     public var tokens: Int = 0
     public var seconds: Double = 0
+    /// 1 when the loss or the gradient norm was not finite and the optimiser step was
+    /// skipped (parameters, AdamW moments and `step` unchanged), else 0.
+    public var skippedSteps: Int = 0
 }
 
 /// A model plus its optimiser state, step counter and RNG: the object behind an
@@ -18,6 +21,10 @@ public final class Trainer {
     public let model: Model
     public let tokenizer = ByteTokenizer()
     public internal(set) var step = 0
+    /// Optimiser steps skipped since creation because their loss or gradient was not finite
+    /// (supervised and RL updates alike). Not saved in checkpoints; callers that stop a run
+    /// after repeated skips watch `StepStats.skippedSteps` / `RLStepMetrics.skippedSteps`.
+    public internal(set) var skippedSteps = 0
     public var rng: Rng
     var rolloutSampler: RolloutSampler?
 
@@ -69,7 +76,9 @@ public final class Trainer {
     /// (target -1 = ignored) with `model.coef[r]` = −weight of token r, at the model's current
     /// pass shape (`Model.setPass`, e.g. set by `SFTBatcher.fill`); the full shape is restored after.
     /// Loss = Σ w_r·(−log p(target_r)) / Σ w_r. Allocates nothing. If the loss or the
-    /// gradient is not finite, throws `.badData` without updating parameters or the step.
+    /// gradient norm is not finite, the optimiser step is skipped: parameters, AdamW moments
+    /// and `step` are unchanged, `skippedSteps` is incremented, and the returned stats carry
+    /// `skippedSteps = 1` with the non-finite loss / norm (the call does not throw).
     /// A batch with nothing to learn (Σ w_r = 0: every target -1 or every weight 0) is a
     /// no-op: no forward, backward or optimiser update (so no weight decay either), the step
     /// counter is unchanged, and the stats say tokens 0, loss 0, grad_norm 0.
@@ -95,10 +104,12 @@ public final class Trainer {
         model.zeroGrads()
         model.backward()
         let norm = model.gradNorm()
-        guard loss.isFinite && norm.isFinite else {
-            throw IBTPOError(.badData, "non-finite loss (\(loss)) or gradient norm (\(norm)); parameters not updated")
-        }
         let lr = config.schedule.at(step)
+        guard loss.isFinite && norm.isFinite else {
+            skippedSteps += 1
+            return StepStats(step: step, loss: Float(loss), gradNorm: norm, lr: lr, tokens: tokens,
+                             seconds: monotonicSeconds() - t0, skippedSteps: 1)
+        }
         model.adamwStep(t: step + 1, lr: lr, hyper: config.adam, clip: config.gradClip, norm: norm)
         step += 1
         return StepStats(step: step, loss: Float(loss), gradNorm: norm, lr: lr, tokens: tokens,

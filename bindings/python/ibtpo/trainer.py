@@ -553,9 +553,9 @@ class Trainer:
 
     def step_rl(self) -> RLMetrics:
         """One RL step (rollouts, rewards, advantages, PPO-clip updates); needs rl_begin. A
-        reward callback failure or an abort leaves the trainer unchanged. A non-finite loss
-        after k >= 1 of its epochs × minibatches updates raises PartiallyAppliedError: the k
-        updates stay (step advanced by k), the message says so."""
+        reward callback failure or an abort leaves the trainer unchanged. An update whose loss
+        or gradient is not finite is skipped (no change) and the step goes on; the returned
+        optimizer_steps counts only the applied updates."""
         out = _lib.new_struct(_lib.ibtpo_rl_metrics)
         self._call(LIB.ibtpo_trainer_step_rl, ctypes.byref(out))
         return RLMetrics.from_c(out)
