@@ -63,11 +63,11 @@ cp "$TMP/tb.ckpt" "$TMP/c1.ckpt"
 "$BIN" train "${rl_args[@]}" --steps 5 --out "$TMP/straight5.ckpt" --log "$TMP/straight5.jsonl" > /dev/null
 budget=$(grep -o '"generated_tokens_total": [0-9]*' "$TMP/straight5.jsonl" | sed -n 3p | grep -o '[0-9]*$')
 "$BIN" train "${rl_args[@]}" --steps 5 --token-budget "$budget" --out "$TMP/budget.ckpt" > /dev/null
-check "resume from an older checkpoint rewinds the log" 0 "dropped 2 records after step 1" -- \
-    "$BIN" train "${rl_args[@]}" --steps 5 --token-budget "$budget" --resume "$TMP/c1.ckpt" --out "$TMP/tb.ckpt" \
-    --log "$TMP/tb.jsonl"
+"$BIN" train "${rl_args[@]}" --steps 5 --token-budget "$budget" --resume "$TMP/c1.ckpt" --out "$TMP/tb.ckpt" \
+    --log "$TMP/tb.jsonl" > "$TMP/tb.out" 2>&1
+check "resume from an older checkpoint rewinds the log" 0 "dropped 2 records after step 1" -- cat "$TMP/tb.out"
 check "the resumed budget run stops where the straight one did (tokens from the checkpoint)" 0 \
-    "token budget reached: $budget generated tokens after 3 steps" -- cat "$TMP/out"
+    "token budget reached: $budget generated tokens after 3 steps" -- cat "$TMP/tb.out"
 check "the resumed budget run equals the straight budget run byte for byte" 0 "identical" -- \
     bash -c "cmp '$TMP/budget.ckpt' '$TMP/tb.ckpt' && echo identical"
 check "the rewound log holds steps 1, 2, 3 once each" 0 "^1 2 3 $" -- \

@@ -23,7 +23,7 @@ N=10
 rl=(train --algo grpo --init-from "$TMP/init.ckpt" --task add --option digits=2 --prompts-per-step 2 --group-size 2
     --seq 48 --max-new-tokens 20 --batch 8 --eval-count 0 --threads 1 --steps $N --checkpoint-every 3)
 "$BIN" "${rl[@]}" --out "$TMP/rl-straight.ckpt" --log "$TMP/rl-straight.jsonl" > /dev/null || bad "straight GRPO run"
-K=$((2 + RANDOM % (N - 3)))
+K=$((4 + RANDOM % (N - 4)))   # 4..N-1: after the first checkpoint (step 3), before the end
 "$BIN" "${rl[@]}" --out "$TMP/rl.ckpt" --log "$TMP/rl.jsonl" > "$TMP/rl-killed.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do
@@ -34,7 +34,7 @@ kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 reached=$(grep -c '"step"' "$TMP/rl.jsonl" 2>/dev/null || echo 0)
 echo "     GRPO killed after logging $reached of $N steps (target $K)"
 for attempt in 1 2 3; do
-    if [ -f "$TMP/rl.ckpt" ]; then resume=(--resume "$TMP/rl.ckpt"); else resume=(); fi
+    if [ -f "$TMP/rl.ckpt" ]; then resume=(--resume "$TMP/rl.ckpt"); else resume=(); echo "     (no checkpoint yet: starting over)"; fi
     "$BIN" "${rl[@]}" "${resume[@]}" --out "$TMP/rl.ckpt" --log "$TMP/rl.jsonl" > "$TMP/rl-resumed.out" 2>&1 && break
 done
 grep -E "resumed|dropped" "$TMP/rl-resumed.out" | sed 's/^/     /'
@@ -56,7 +56,7 @@ for _ in $(seq 1 600); do [ -f "$TMP/sft.ckpt" ] && break; sleep 0.02; done
 sleep "0.$((RANDOM % 8))"
 kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 for attempt in 1 2 3; do
-    if [ -f "$TMP/sft.ckpt" ]; then resume=(--resume "$TMP/sft.ckpt"); else resume=(); fi
+    if [ -f "$TMP/sft.ckpt" ]; then resume=(--resume "$TMP/sft.ckpt"); else resume=(); echo "     (no checkpoint yet: starting over)"; fi
     "$BIN" "${sft[@]}" --init-from "$TMP/init.ckpt" --steps $S --checkpoint-every 5 "${resume[@]}" --out "$TMP/sft.ckpt" \
         > "$TMP/sft-resumed.out" 2>&1 && break
 done

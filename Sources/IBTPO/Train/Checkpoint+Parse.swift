@@ -81,9 +81,13 @@ extension Checkpoint {
         let tensorsEnd = expectedFileSize(c)
         if h.version == runStateFormatVersion {
             let lo = tensorsEnd + 4 + 4 + 1 + 8, hi = tensorsEnd + maxRunStateBytes
-            if fileSize < lo || fileSize > hi {
-                throw IBTPOError(.badCheckpoint, "\(path): the file has \(fileSize) bytes, but a format-2 checkpoint of its "
-                    + "header's model has \(lo)...\(hi)")
+            if fileSize < lo {
+                throw IBTPOError(.badCheckpoint, "\(path): truncated: the file has \(fileSize) bytes, but a format-2 checkpoint "
+                    + "of its header's model (\(c.nLayers) layers, vocab \(c.vocab), d_model \(c.dModel), d_ff \(c.dFF)) needs at least \(lo)")
+            }
+            if fileSize > hi {
+                throw IBTPOError(.badCheckpoint, "\(path): \(fileSize - hi) unexpected trailing bytes (the file has \(fileSize) "
+                    + "bytes, a format-2 checkpoint of its header's model at most \(hi))")
             }
             return
         }
