@@ -96,14 +96,14 @@ check "train --out a directory is refused before training" 3 "is a directory, no
 check "no step ran" 0 "absent" -- bash -c "[ ! -e '$TMP/dir.jsonl' ] && echo absent"
 check "train --log under a regular file: errno reason" 3 "Not a directory" -- \
     "$BIN" train "${rl_args[@]}" --steps 1 --out "$TMP/y.ckpt" --log "$TMP/a.ckpt/log.jsonl"
-# SFT resume: 2 + 2 resumed steps equal 4 steps bit for bit (the kill test below kills it).
-sft_args=(--task add --option digits=2 --steps 4 --batch 8 --seq 48 --eval-count 0)
-"$BIN" sft "${sft_args[@]}" --out "$TMP/sft4.ckpt" > /dev/null
-check "sft stops after step 2" 0 "stopped after SFT step 2" -- "$BIN" sft "${sft_args[@]}" --stop-after 2 --out "$TMP/sft22.ckpt"
-check "sft --resume continues after step 2" 0 "resumed .* after SFT step 2" -- \
-    "$BIN" sft "${sft_args[@]}" --resume "$TMP/sft22.ckpt" --out "$TMP/sft22.ckpt"
+# SFT resume: 20 + 20 resumed steps equal 40 steps bit for bit (the kill test below kills it).
+sft_args=(--task add --option digits=2 --steps 40 --batch 8 --seq 48 --eval-count 0)
+"$BIN" sft "${sft_args[@]}" --out "$TMP/sft40.ckpt" > /dev/null
+check "sft stops after step 20" 0 "stopped after SFT step 20" -- "$BIN" sft "${sft_args[@]}" --stop-after 20 --out "$TMP/sft20.ckpt"
+check "sft --resume continues after step 20" 0 "resumed .* after SFT step 20" -- \
+    "$BIN" sft "${sft_args[@]}" --resume "$TMP/sft20.ckpt" --out "$TMP/sft20.ckpt"
 check "resumed SFT equals the straight run byte for byte" 0 "identical" -- \
-    bash -c "cmp '$TMP/sft4.ckpt' '$TMP/sft22.ckpt' && echo identical"
+    bash -c "cmp '$TMP/sft40.ckpt' '$TMP/sft20.ckpt' && echo identical"
 check "sft --resume of a checkpoint without SFT state is refused" 4 "holds no SFT run state" -- \
     "$BIN" sft "${sft_args[@]}" --resume "$TMP/rl.ckpt" --out "$TMP/z.ckpt"
 check "score prints log p of reference solutions" 0 "^1: log p = -[0-9.]+ +mean" -- \
