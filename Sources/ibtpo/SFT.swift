@@ -20,6 +20,11 @@ struct SFT: ParsableCommand {
     @Option(help: "Peak learning rate.") var lr: Float = APIDefaults.trainer.lr
     @Option(help: "Checkpoint to start from (same model config).") var initFrom: String?
     @Option(help: "Where to write the checkpoint.") var out: String = "runs/sft.ckpt"
+    @Option(help: "Checkpoint every N steps (0 = only at the end).") var checkpointEvery: Int = 0
+    @Option(help: "Continue a run from its checkpoint (same options; bit-identical to an uninterrupted run).")
+    var resume: String?
+    @Option(help: "Stop after this step as if interrupted (0 = run to --steps); continue with --resume.")
+    var stopAfter: Int = 0
     @OptionGroup var evalOpts: EvalOptions
     @Flag(help: printConfigHelp) var printConfig = false
 
@@ -48,30 +53,62 @@ struct SFT: ParsableCommand {
             print("sft: task \(task.name), model \(opts.modelName) (\(ParamLayout(cfg.model).parameterCount) parameters), "
                 + "batch \(batch) x seq \(seq), \(opts.threads) threads, \(steps) steps")
             print("memory plan: \(formatBytes(plan.totalBytes)) in one arena")
+            guard checkpointEvery >= 0, stopAfter >= 0 else { throw ValidationError("--checkpoint-every and --stop-after must be ≥ 0") }
+            try OutputPaths.prepare([(out, "--out")])
             let trainer = try Trainer(cfg)
             if let initFrom {
                 try Checkpoint.load(trainer, path: initFrom)
                 print("loaded \(initFrom) (step \(trainer.step))")
             }
             var batcher = SFTBatcher(task: task, seed: opts.seed)
-            let progress = Progress(total: steps, label: "sft")
+            var first = 0
             var lossEMA: Double = 0
-            for s in 0..<steps {
+            if let resume {
+                let state = try Checkpoint.load(trainer, path: resume)
+                guard let done = state[SFT.completedKey], let draws = state[SFT.drawsKey],
+                      done <= UInt64(Int32.max), draws == done * UInt64(batch) else {
+                    throw IBTPOError(.badCheckpoint, "\(resume) holds no SFT run state for batch \(batch) "
+                        + "(was it written by `ibtpo sft --checkpoint-every` or --stop-after with these options?)")
+                }
+                guard Int(done) < steps else { throw ValidationError("the run already completed \(done) of --steps \(steps)") }
+                first = Int(done)
+                batcher.skip(draws: Int(draws))
+                lossEMA = Double(bitPattern: state[SFT.lossKey] ?? 0)
+                print("resumed \(resume) after SFT step \(first)")
+            }
+            let progress = Progress(total: steps, label: "sft")
+            for s in first..<steps {
                 let weighted = try batcher.fill(trainer.model)
                 let st = try trainer.supervisedStep()
                 lossEMA = s == 0 ? Double(st.loss) : 0.9 * lossEMA + 0.1 * Double(st.loss)
                 progress.update(step: s + 1, tokens: weighted,
                                 extra: "loss \(fmt(lossEMA, 4))  lr \(fmtSci(Double(st.lr)))")
+                let done = s + 1
+                let stopped = stopAfter > 0 && done == stopAfter
+                if done < steps && (stopped || (checkpointEvery > 0 && done % checkpointEvery == 0)) {
+                    try Checkpoint.save(trainer, path: out, runState: runState(done: done, batcher, lossEMA))
+                }
+                if stopped && done < steps {
+                    progress.finish()
+                    print("stopped after SFT step \(done) (--stop-after); continue with --resume \(out)")
+                    return
+                }
             }
             progress.finish()
-            try makeDirectories(parentDirectory(out))
-            try Checkpoint.save(trainer, path: out)
+            try Checkpoint.save(trainer, path: out, runState: runState(done: steps, batcher, lossEMA))
             print("checkpoint: \(out)")
             if evalOpts.evalCount > 0 { try evalOpts.run(trainer, task: task, maxNew: seq - 2) }
         }
     }
-}
 
+    static let completedKey = "sft.completed_steps", drawsKey = "sft.draws", lossKey = "sft.loss_ema_bits"
+
+    /// What a resumed SFT run needs besides the trainer: the steps done, the batcher's draws
+    /// (its data cursor, replayed by `SFTBatcher.skip`) and the displayed loss average.
+    func runState(done: Int, _ b: SFTBatcher, _ lossEMA: Double) -> RunState {
+        RunState([SFT.completedKey: UInt64(done), SFT.drawsKey: UInt64(b.draws), SFT.lossKey: lossEMA.bitPattern])
+    }
+}
 func parentDirectory(_ path: String) -> String {
     guard let slash = path.lastIndex(of: "/") else { return "." }
     let d = String(path[..<slash])

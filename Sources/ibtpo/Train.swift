@@ -56,7 +56,7 @@ struct Train: ParsableCommand {
     @Option(help: "Held-out evaluation every N steps (0 = only at the end; needs --eval-count > 0).") var evalEvery: Int = 0
     @Option(help: "Checkpoint every N steps (0 = only at the end).") var checkpointEvery: Int = 0
     @Option(help: "Where to write checkpoints.") var out: String = "runs/rl.ckpt"
-    @Option(help: "Continue a run from its checkpoint (same options and --init-from; the log is appended to).")
+    @Option(help: "Continue a run from its checkpoint (same options and --init-from; the log is cut back to the checkpoint's step, then appended to).")
     var resume: String?
     @Option(help: "Stop after this RL step as if interrupted (0 = run to --steps); continue with --resume.")
     var stopAfter: Int = 0
@@ -133,6 +133,7 @@ struct Train: ParsableCommand {
                 return
             }
             guard let initFrom else { throw ValidationError("give the SFT checkpoint to start from: --init-from FILE") }
+            try OutputPaths.prepare([(out, "--out")] + (log.map { [($0, "--log")] } ?? []))
             let T = cfg.seq, prompts = promptsPerStep
             let task = try taskOpts.load(maxTokens: T)
             let trainer = try Trainer(cfg)
@@ -140,14 +141,20 @@ struct Train: ParsableCommand {
             let rl = try RLTrainer(trainer: trainer, task: task, config: rc)
             var generated = 0
             if let resume {
-                try Checkpoint.load(trainer, path: resume)
-                let perStep = epochs * minibatches
-                guard trainer.step % perStep == 0 else {
-                    throw IBTPOError(.badCheckpoint, "\(resume) has \(trainer.step) optimiser steps, not a multiple of "
-                        + "epochs × minibatches = \(perStep): was it written by this run's settings?")
+                let state = try Checkpoint.load(trainer, path: resume)
+                let completed = try completedSteps(state: state, trainer: trainer, path: resume)
+                try rl.resume(completedSteps: completed)
+                // Records after the checkpoint's step were written by the interrupted run after it
+                // saved: they will be written again. An evaluation at that step is kept only if
+                // the uninterrupted run makes one there too (not the interrupted run's final one).
+                let evalAtK = evalOpts.evalCount > 0 && evalEvery > 0 && completed % evalEvery == 0
+                let kept = try log.map { try TrainingLog.rewind($0, toStep: completed) { $0["eval_problems"] == nil || evalAtK } } ?? []
+                if let g = state[Train.generatedKey] {
+                    generated = Int(g)
+                } else {
+                    // A format-1 checkpoint (written before the counters were kept in it): the log.
+                    generated = Int(kept.compactMap { $0["generated_tokens_total"] }.last ?? 0)
                 }
-                try rl.resume(completedSteps: trainer.step / perStep)
-                if let log { generated = try lastGeneratedTotal(log) }
                 print("resumed \(resume) after RL step \(rl.completedSteps) (\(generated) generated tokens so far)")
             }
             print("train: \(algo) on \(task.name), \(ParamLayout(cfg.model).parameterCount) parameters from \(initFrom), "
@@ -156,7 +163,9 @@ struct Train: ParsableCommand {
             var logFile: UnsafeMutablePointer<FILE>?
             if let log {
                 try makeDirectories(parentDirectory(log))
-                guard let f = fopen(log, resume == nil ? "w" : "a") else { throw IBTPOError(.io, "cannot open \(log) for writing") }
+                guard let f = fopen(log, resume == nil ? "w" : "a") else {
+                    throw IBTPOError(.io, "cannot open \(log) for writing: \(OutputPaths.reason())")
+                }
                 logFile = f
             }
             defer { if let logFile { fclose(logFile) } }
@@ -169,7 +178,6 @@ struct Train: ParsableCommand {
             guard first <= steps else { throw ValidationError("the run already completed \(first - 1) of --steps \(steps)") }
             let progress = Progress(total: steps, label: "train", tokenBudget: tokenBudget)
             progress.tokens = generated
-            try makeDirectories(parentDirectory(out))
             for s in first...steps {
                 let m = try rl.step()
                 generated += m.generatedTokens
@@ -183,7 +191,9 @@ struct Train: ParsableCommand {
                 let budgetHit = tokenBudget > 0 && generated >= tokenBudget
                 let stopped = stopAfter > 0 && s == stopAfter
                 let last = s == steps || budgetHit || stopped
-                if checkpointEvery > 0 && s % checkpointEvery == 0 && !last { try Checkpoint.save(trainer, path: out) }
+                if checkpointEvery > 0 && s % checkpointEvery == 0 && !last {
+                    try Checkpoint.save(trainer, path: out, runState: runState(rl, generated: generated))
+                }
                 if evalOpts.evalCount > 0 && evalEvery > 0 && s % evalEvery == 0 && !last {
                     progress.finish()
                     let r = try evalOpts.run(trainer, task: task, maxNew: rc.sampling.maxNewTokens)
@@ -193,7 +203,7 @@ struct Train: ParsableCommand {
                 if stopped { progress.finish(); print("stopped after RL step \(s) (--stop-after); continue with --resume \(out)"); break }
             }
             progress.finish()
-            try Checkpoint.save(trainer, path: out)
+            try Checkpoint.save(trainer, path: out, runState: runState(rl, generated: generated))
             print("checkpoint: \(out)")
             if evalOpts.evalCount > 0 {
                 let r = try evalOpts.run(trainer, task: task, maxNew: rc.sampling.maxNewTokens)
@@ -202,10 +212,26 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// The last "generated_tokens_total" of a log (0 if there is no log yet), to continue a budget.
-    func lastGeneratedTotal(_ path: String) throws -> Int {
-        guard access(path, F_OK) == 0 else { return 0 }
-        return Int(try TrainingLog.rows(path).compactMap { $0["generated_tokens_total"] }.last ?? 0)
+    static let completedKey = "rl.completed_steps", generatedKey = "rl.generated_tokens_total"
+
+    /// What a resumed run needs besides the trainer: the RL steps done and the tokens generated.
+    func runState(_ rl: RLTrainer, generated: Int) -> RunState {
+        RunState([Train.completedKey: UInt64(rl.completedSteps), Train.generatedKey: UInt64(generated)])
+    }
+
+    /// The RL steps a checkpoint being resumed had completed: its run state's counter, or (a
+    /// format-1 checkpoint) its optimiser steps / (epochs × minibatches), which must divide.
+    func completedSteps(state: RunState, trainer: Trainer, path: String) throws -> Int {
+        let perStep = epochs * minibatches
+        if let k = state[Train.completedKey] {
+            guard k <= UInt64(Int32.max) else { throw IBTPOError(.badCheckpoint, "\(path): \(Train.completedKey) \(k) is out of range") }
+            return Int(k)
+        }
+        guard trainer.step % perStep == 0 else {
+            throw IBTPOError(.badCheckpoint, "\(path) has \(trainer.step) optimiser steps, not a multiple of "
+                + "epochs × minibatches = \(perStep): was it written by this run's settings?")
+        }
+        return trainer.step / perStep
     }
 
     func jsonLine(_ m: RLStepMetrics, generatedTotal: Int) -> String {

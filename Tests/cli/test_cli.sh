@@ -54,6 +54,58 @@ check "train --resume continues after step 1" 0 "resumed .* after RL step 1" -- 
 check "resumed run equals the straight run byte for byte" 0 "identical" -- \
     bash -c "cmp '$TMP/straight.ckpt' '$TMP/part.ckpt' && echo identical"
 check "resumed log has 3 steps" 0 "^3$" -- bash -c "grep -c eff_rate '$TMP/part.jsonl'"
+# Resume after a kill: the log is rewound to the checkpoint, the token count comes from the
+# checkpoint (issue 12). c1 is the step-1 checkpoint; the log then runs ahead to step 3.
+check "train stops after step 1 (token-budget run)" 0 "stopped after RL step 1" -- \
+    "$BIN" train "${rl_args[@]}" --steps 5 --stop-after 1 --out "$TMP/tb.ckpt" --log "$TMP/tb.jsonl"
+cp "$TMP/tb.ckpt" "$TMP/c1.ckpt"
+"$BIN" train "${rl_args[@]}" --steps 5 --stop-after 3 --resume "$TMP/tb.ckpt" --out "$TMP/tb.ckpt" --log "$TMP/tb.jsonl" > /dev/null
+"$BIN" train "${rl_args[@]}" --steps 5 --out "$TMP/straight5.ckpt" --log "$TMP/straight5.jsonl" > /dev/null
+budget=$(grep -o '"generated_tokens_total": [0-9]*' "$TMP/straight5.jsonl" | sed -n 3p | grep -o '[0-9]*$')
+"$BIN" train "${rl_args[@]}" --steps 5 --token-budget "$budget" --out "$TMP/budget.ckpt" > /dev/null
+"$BIN" train "${rl_args[@]}" --steps 5 --token-budget "$budget" --resume "$TMP/c1.ckpt" --out "$TMP/tb.ckpt" \
+    --log "$TMP/tb.jsonl" > "$TMP/tb.out" 2>&1
+check "resume from an older checkpoint rewinds the log" 0 "dropped 2 records after step 1" -- cat "$TMP/tb.out"
+check "the resumed budget run stops where the straight one did (tokens from the checkpoint)" 0 \
+    "token budget reached: $budget generated tokens after 3 steps" -- cat "$TMP/tb.out"
+check "the resumed budget run equals the straight budget run byte for byte" 0 "identical" -- \
+    bash -c "cmp '$TMP/budget.ckpt' '$TMP/tb.ckpt' && echo identical"
+check "the rewound log holds steps 1, 2, 3 once each" 0 "^1 2 3 $" -- \
+    bash -c "grep -o '\"step\": [0-9]*' '$TMP/tb.jsonl' | grep -o '[0-9]*$' | tr '\n' ' '"
+# A torn last line (killed while writing it) is dropped with a notice, not an error.
+"$BIN" train "${rl_args[@]}" --steps 3 --stop-after 1 --out "$TMP/torn.ckpt" --log "$TMP/torn.jsonl" > /dev/null
+printf '{"step": 2, "algo": "ib' >> "$TMP/torn.jsonl"
+check "a torn last log line is dropped with a notice" 0 "dropped a torn last line" -- \
+    "$BIN" train "${rl_args[@]}" --steps 3 --resume "$TMP/torn.ckpt" --out "$TMP/torn.ckpt" --log "$TMP/torn.jsonl"
+check "after the torn line: 3 whole records" 0 "^3$" -- bash -c "grep -c '}$' '$TMP/torn.jsonl'"
+printf '{"step": 1, "algo": "ibtpo"}\nnot json\n{"step": 2}\n' > "$TMP/midbad.jsonl"
+check "a bad line that is not the last is still an error" 9 "midbad.jsonl:2: not a JSON object" -- \
+    "$BIN" train "${rl_args[@]}" --steps 3 --resume "$TMP/torn.ckpt" --out "$TMP/x.ckpt" --log "$TMP/midbad.jsonl"
+# Stale temporaries of killed runs are removed; a live process's are kept.
+sleep 0 & deadpid=$!; wait $deadpid
+touch "$TMP/st.ckpt.tmp.$deadpid" "$TMP/st.ckpt.tmp.$$" "$TMP/st.ckpt.tmp.x1" "$TMP/other.ckpt.tmp.$deadpid"
+check "a stale temporary of --out is removed" 0 "removed stale temporary .*st.ckpt.tmp.$deadpid" -- \
+    "$BIN" sft --task add --option digits=2 --steps 1 --batch 8 --seq 48 --out "$TMP/st.ckpt" --eval-count 0
+check "a live process's temporary and other names are kept" 0 "kept" -- bash -c "[ ! -e '$TMP/st.ckpt.tmp.$deadpid' ] \
+    && [ -e '$TMP/st.ckpt.tmp.$$' ] && [ -e '$TMP/st.ckpt.tmp.x1' ] && [ -e '$TMP/other.ckpt.tmp.$deadpid' ] && echo kept"
+# --out and --log are checked before the first step, with the errno reason.
+check "sft --out a device node is refused" 3 "--out /dev/null is a character device, not a regular file" -- \
+    "$BIN" sft --task add --option digits=2 --steps 1 --batch 8 --seq 48 --out /dev/null --eval-count 0
+check "train --out a directory is refused before training" 3 "is a directory, not a regular file" -- \
+    "$BIN" train "${rl_args[@]}" --steps 1 --out "$TMP" --log "$TMP/dir.jsonl"
+check "no step ran" 0 "absent" -- bash -c "[ ! -e '$TMP/dir.jsonl' ] && echo absent"
+check "train --log under a regular file: errno reason" 3 "Not a directory" -- \
+    "$BIN" train "${rl_args[@]}" --steps 1 --out "$TMP/y.ckpt" --log "$TMP/a.ckpt/log.jsonl"
+# SFT resume: 20 + 20 resumed steps equal 40 steps bit for bit (the kill test below kills it).
+sft_args=(--task add --option digits=2 --steps 40 --batch 8 --seq 48 --eval-count 0)
+"$BIN" sft "${sft_args[@]}" --out "$TMP/sft40.ckpt" > /dev/null
+check "sft stops after step 20" 0 "stopped after SFT step 20" -- "$BIN" sft "${sft_args[@]}" --stop-after 20 --out "$TMP/sft20.ckpt"
+check "sft --resume continues after step 20" 0 "resumed .* after SFT step 20" -- \
+    "$BIN" sft "${sft_args[@]}" --resume "$TMP/sft20.ckpt" --out "$TMP/sft20.ckpt"
+check "resumed SFT equals the straight run byte for byte" 0 "identical" -- \
+    bash -c "cmp '$TMP/sft40.ckpt' '$TMP/sft20.ckpt' && echo identical"
+check "sft --resume of a checkpoint without SFT state is refused" 4 "holds no SFT run state" -- \
+    "$BIN" sft "${sft_args[@]}" --resume "$TMP/rl.ckpt" --out "$TMP/z.ckpt"
 check "score prints log p of reference solutions" 0 "^1: log p = -[0-9.]+ +mean" -- \
     "$BIN" score --checkpoint "$TMP/a.ckpt" --task add --option digits=2 --count 2
 check "score --tokens prints per-token values" 0 "<eos>" -- \
@@ -164,4 +216,5 @@ check "--model naming another model is an error" 64 "--model small differs from 
     "$BIN" eval --checkpoint "$TMP/a.ckpt" --model small --task add --option digits=2 --eval-count 4
 
 echo "$pass passed, $fail failed"
+bash "$ROOT/Tests/cli/test_kill_resume.sh" "$BIN" || fail=$((fail + 1))
 [ "$fail" = 0 ]

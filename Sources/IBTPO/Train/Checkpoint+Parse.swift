@@ -42,8 +42,8 @@ extension Checkpoint {
             var r = ByteReader(bytes: raw, end: raw.count)
             r.pos = 8
             let version = try r.u32()
-            guard version == formatVersion else {
-                throw bad("unsupported format version \(version) (this library reads \(formatVersion))")
+            guard version == formatVersion || version == runStateFormatVersion else {
+                throw bad("unsupported format version \(version) (this library reads \(formatVersion) and \(runStateFormatVersion))")
             }
             guard fileSize >= headerSize + 4 else {
                 throw bad("file is too short (\(fileSize) bytes) to be a checkpoint (the header alone is \(headerSize + 4))")
@@ -69,13 +69,29 @@ extension Checkpoint {
             let count = try r.u32()
             let want = 3 * ParamLayout(cfg).tensors.count
             guard count == want else { throw bad("tensor count \(count), but the header's model has \(want) tensors") }
-            return Header(config: cfg, step: step, rng: Rng(state: s))
+            return Header(config: cfg, step: step, rng: Rng(state: s), version: version)
         }
     }
 
-    /// Throws `.badCheckpoint` unless `fileSize` is exactly `expectedFileSize(c)`.
-    static func checkSize(_ c: ModelConfig, fileSize: Int, path: String) throws {
-        let want = expectedFileSize(c)
+    /// Throws `.badCheckpoint` unless `fileSize` is exactly `expectedFileSize(h.config)` (format
+    /// 1), or that plus a run-state section of plausible size (format 2: at least one entry,
+    /// at most `maxRunStateBytes`).
+    static func checkSize(_ h: Header, fileSize: Int, path: String) throws {
+        let c = h.config
+        let tensorsEnd = expectedFileSize(c)
+        if h.version == runStateFormatVersion {
+            let lo = tensorsEnd + 4 + 4 + 1 + 8, hi = tensorsEnd + maxRunStateBytes
+            if fileSize < lo {
+                throw IBTPOError(.badCheckpoint, "\(path): truncated: the file has \(fileSize) bytes, but a format-2 checkpoint "
+                    + "of its header's model (\(c.nLayers) layers, vocab \(c.vocab), d_model \(c.dModel), d_ff \(c.dFF)) needs at least \(lo)")
+            }
+            if fileSize > hi {
+                throw IBTPOError(.badCheckpoint, "\(path): \(fileSize - hi) unexpected trailing bytes (the file has \(fileSize) "
+                    + "bytes, a format-2 checkpoint of its header's model at most \(hi))")
+            }
+            return
+        }
+        let want = tensorsEnd
         if fileSize < want {
             throw IBTPOError(.badCheckpoint, "\(path): truncated: the file has \(fileSize) bytes, but its header's model "
                 + "(\(c.nLayers) layers, vocab \(c.vocab), d_model \(c.dModel), d_ff \(c.dFF)) needs \(want)")
@@ -89,10 +105,11 @@ extension Checkpoint {
     /// Parses and validates a whole checkpoint: the header (`parseHeader`), the size, the
     /// checksum, every tensor record's name, rank, shape and count against the header's
     /// layout, and every value: parameters and first moments finite, second moments finite
-    /// and >= 0. Returns the header and each record's data offset, in file order.
-    static func parse(_ raw: UnsafeRawBufferPointer, path: String) throws -> (Header, [Int]) {
+    /// and >= 0, then (format 2) the run-state section. Returns the header, each record's data
+    /// offset in file order, and the run state (empty for format 1).
+    static func parse(_ raw: UnsafeRawBufferPointer, path: String) throws -> (Header, [Int], RunState) {
         let h = try parseHeader(raw, fileSize: raw.count, path: path)
-        try checkSize(h.config, fileSize: raw.count, path: path)
+        try checkSize(h, fileSize: raw.count, path: path)
         return try naming(path) {
             func bad(_ m: String) -> IBTPOError { IBTPOError(.badCheckpoint, m) }
             let end = raw.count - 4
@@ -126,8 +143,9 @@ extension Checkpoint {
                     offsets.append(raw.baseAddress!.distance(to: data.baseAddress!))
                 }
             }
+            let state = h.version == runStateFormatVersion ? try readRunState(&r) : RunState()
             guard r.remaining == 0 else { throw bad("\(r.remaining) unexpected trailing bytes") }
-            return (h, offsets)
+            return (h, offsets, state)
         }
     }
 

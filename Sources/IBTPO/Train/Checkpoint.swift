@@ -1,10 +1,10 @@
 import Glibc
 
-/// The checkpoint file format, version 1 (all integers little-endian):
+/// The checkpoint file format, version 1 or 2 (all integers little-endian):
 ///
 ///     offset  size  field
 ///     0       8     magic "IBTPOCKP"
-///     8       4     u32 format version (1)
+///     8       4     u32 format version (1, or 2 with a run-state section)
 ///     12      4     u32 library major version that wrote it
 ///     16      ...   config: 9 × i64 (vocab, d_model, n_layers, n_heads, n_kv_heads, d_ff,
 ///                   max_seq, tie_embeddings, reserved=0), 2 × f32 (rope_theta, norm_eps)
@@ -13,6 +13,7 @@ import Glibc
 ///             4     u32 tensor count K
 ///             K ×   tensor record: u32 name length, name (UTF-8), u32 rank, rank × i64 dims,
 ///                   u64 element count, then count × f32 data
+///             ...   format 2 only: the run-state section (Checkpoint+RunState.swift)
 ///             4     u32 CRC-32 (IEEE, reflected, as zlib) of every byte before it
 ///
 /// Tensors are the model parameters under their `ParamLayout` names, then the AdamW
@@ -31,13 +32,19 @@ public enum Checkpoint {
         public var config: ModelConfig
         public var step: UInt64
         public var rng: Rng
+        /// 1, or 2 when a run-state section follows the tensors.
+        public var version: UInt32 = 1
     }
 
-    /// Serialises the trainer's model, optimiser state, step and RNG.
-    public static func encode(_ t: Trainer) -> [UInt8] {
+    /// Serialises the trainer's model, optimiser state, step and RNG, and `runState` when it
+    /// has counters (format 2; otherwise format 1, byte for byte what earlier versions wrote).
+    /// Precondition: every counter name satisfies `isValidRunStateName` and there are at most
+    /// `maxRunStateEntries` (`save(_:path:runState:)` checks this and throws instead).
+    public static func encode(_ t: Trainer, runState: RunState = RunState()) -> [UInt8] {
+        let withState = !runState.counters.isEmpty
         var w = ByteWriter()
         w.bytes(magic)
-        w.u32(formatVersion)
+        w.u32(withState ? runStateFormatVersion : formatVersion)
         w.u32(LibraryVersion.major)
         let c = t.model.config
         for v in [c.vocab, c.dModel, c.nLayers, c.nHeads, c.nKVHeads, c.dFF, c.maxSeq, c.tieEmbeddings ? 1 : 0, 0] {
@@ -57,6 +64,7 @@ public enum Checkpoint {
                 w.floats(base + ten.offset, ten.count)
             }
         }
+        if withState { writeRunState(runState, to: &w) }
         w.u32(CRC32.checksum(w.out))
         return w.out
     }
@@ -72,17 +80,29 @@ public enum Checkpoint {
         try head.withUnsafeMutableBytes { try f.read(into: $0.baseAddress!, count: $0.count, at: 0) }
         return try head.withUnsafeBytes { raw in
             let h = try parseHeader(raw, fileSize: f.size, path: path)
-            try checkSize(h.config, fileSize: f.size, path: path)
+            try checkSize(h, fileSize: f.size, path: path)
             return h
         }
     }
 
-    /// Writes the trainer's state to `path` atomically. Refuses (`.badData`, naming `path` and
-    /// the first bad tensor and element, nothing written) a state that no load would accept:
-    /// a non-finite weight or moment, or a negative second moment (`checkSavable`).
-    public static func save(_ t: Trainer, path: String) throws {
+    /// Writes the trainer's state (and `runState`, if it has counters) to `path` atomically.
+    /// Refuses (`.badData`, naming `path` and the first bad tensor and element, nothing
+    /// written) a state that no load would accept: a non-finite weight or moment, or a
+    /// negative second moment (`checkSavable`). Throws `.invalidArgument` without writing if
+    /// a counter name is invalid or there are more than `maxRunStateEntries`.
+    public static func save(_ t: Trainer, path: String, runState: RunState = RunState()) throws {
+        guard runState.counters.count <= maxRunStateEntries, runState.counters.keys.allSatisfy(isValidRunStateName) else {
+            throw IBTPOError(.invalidArgument, "\(path): run state needs at most \(maxRunStateEntries) counters named [a-z0-9_.]{1,64}")
+        }
         try checkSavable(t, path: path)
-        try FileIO.writeAtomically(path, encode(t))
+        try FileIO.writeAtomically(path, encode(t, runState: runState))
+    }
+
+    /// The run state of the checkpoint at `path` (empty for format 1), after the same
+    /// validation as `load` (the whole file is read and checked; nothing is changed).
+    public static func readRunState(path: String) throws -> RunState {
+        let bytes = try naming(path) { try FileIO.read(path, maxBytes: 1 << 40) }
+        return try bytes.withUnsafeBytes { try parse($0, path: path).2 }
     }
 
     /// Throws `.badData` naming the first tensor (checkpoint name) and element of `t` that is
@@ -103,30 +123,33 @@ public enum Checkpoint {
     /// The header and the file size are checked against the trainer before the file is read;
     /// the whole file is then read into one buffer of its size (`.outOfMemory` if that cannot
     /// be allocated) and validated (`parse`) before anything is copied.
-    /// On any error the trainer is unchanged and the message names `path`.
-    public static func load(_ t: Trainer, path: String) throws {
+    /// On any error the trainer is unchanged and the message names `path`. Returns the
+    /// checkpoint's run state (empty for a format-1 file).
+    @discardableResult
+    public static func load(_ t: Trainer, path: String) throws -> RunState {
         let f = try RegularFile.open(path)
         defer { f.close() }
         var head = [UInt8](repeating: 0, count: min(f.size, headerSize))
         try head.withUnsafeMutableBytes { try f.read(into: $0.baseAddress!, count: $0.count, at: 0) }
         let h = try head.withUnsafeBytes { try parseHeader($0, fileSize: f.size, path: path) }
-        try checkSize(h.config, fileSize: f.size, path: path)
+        try checkSize(h, fileSize: f.size, path: path)
         try checkConfig(h.config, t, path: path)
         guard let buffer = malloc(max(1, f.size)) else {
             throw IBTPOError(.outOfMemory, "\(path): cannot allocate \(f.size) bytes to read the checkpoint")
         }
         defer { free(buffer) }
         try f.read(into: buffer, count: f.size, at: 0)
-        try load(t, raw: UnsafeRawBufferPointer(start: buffer, count: f.size), path: path)
+        return try load(t, raw: UnsafeRawBufferPointer(start: buffer, count: f.size), path: path)
     }
 
     /// Loads a checkpoint held in memory; `path` names it in error messages. Same checks as `load(_:path:)`.
-    public static func load(_ t: Trainer, bytes: [UInt8], path: String) throws {
+    @discardableResult
+    public static func load(_ t: Trainer, bytes: [UInt8], path: String) throws -> RunState {
         try bytes.withUnsafeBytes { try load(t, raw: $0, path: path) }
     }
 
-    static func load(_ t: Trainer, raw: UnsafeRawBufferPointer, path: String) throws {
-        let (h, recs) = try parse(raw, path: path)
+    static func load(_ t: Trainer, raw: UnsafeRawBufferPointer, path: String) throws -> RunState {
+        let (h, recs, state) = try parse(raw, path: path)
         try checkConfig(h.config, t, path: path)
         let tensors = t.model.layout.tensors
         var i = 0
@@ -142,6 +165,7 @@ public enum Checkpoint {
         }
         t.step = Int(h.step)
         t.rng = h.rng
+        return state
     }
 
     static func checkConfig(_ c: ModelConfig, _ t: Trainer, path: String) throws {

@@ -10,6 +10,8 @@ public struct SFTBatcher {
     public let task: any TrainingTask
     public let tokenizer = ByteTokenizer()
     public private(set) var cursor = 0
+    /// How many problem indices have been drawn since `init` (batch size × steps filled).
+    public private(set) var draws = 0
     private var order: [Int] = []
     private var epoch = 0
     private var rng: Rng
@@ -19,8 +21,16 @@ public struct SFTBatcher {
         rng = Rng(seed: seed ^ 0x5F7_BA7C)
     }
 
+    /// Advances the batcher as if `n` more indices had been drawn (`n` ≥ 0; a negative `n`
+    /// does nothing): a fresh batcher skipped by a checkpoint's `draws` continues exactly
+    /// where the checkpointed run's batcher was (same order, cursor and epoch RNG).
+    public mutating func skip(draws n: Int) {
+        for _ in 0..<max(0, n) { _ = nextIndex() }
+    }
+
     /// The next problem index of the train split.
     mutating func nextIndex() -> Int {
+        draws += 1
         guard let count = task.problemCount(split: .train), count > 0 else {
             defer { cursor += 1 }
             return cursor
