@@ -26,6 +26,7 @@ struct SFT: ParsableCommand {
     @Option(help: "Stop after this step as if interrupted (0 = run to --steps); continue with --resume.")
     var stopAfter: Int = 0
     @OptionGroup var evalOpts: EvalOptions
+    @OptionGroup var divergence: DivergenceOptions
     @Flag(help: printConfigHelp) var printConfig = false
 
     /// The trainer's config: the preset (max_seq raised to --seq) and the schedule of --steps.
@@ -77,9 +78,12 @@ struct SFT: ParsableCommand {
                 print("resumed \(resume) after SFT step \(first)")
             }
             let progress = Progress(total: steps, label: "sft")
+            var guardRun = DivergenceGuard(divergence)
             for s in first..<steps {
                 let weighted = try batcher.fill(trainer.model)
                 let st = try trainer.supervisedStep()
+                try guardRun.record(step: s + 1, skipped: st.skippedSteps > 0, loss: Double(st.loss), out: out)
+                if st.skippedSteps > 0 { continue }
                 lossEMA = s == 0 ? Double(st.loss) : 0.9 * lossEMA + 0.1 * Double(st.loss)
                 progress.update(step: s + 1, tokens: weighted,
                                 extra: "loss \(fmt(lossEMA, 4))  lr \(fmtSci(Double(st.lr)))")

@@ -61,6 +61,7 @@ struct Train: ParsableCommand {
     @Option(help: "Stop after this RL step as if interrupted (0 = run to --steps); continue with --resume.")
     var stopAfter: Int = 0
     @OptionGroup var evalOpts: EvalOptions
+    @OptionGroup var divergence: DivergenceOptions
     @Flag(help: printConfigHelp) var printConfig = false
 
     static let rules: [(name: String, rule: BranchRule)] = [("ib", .ib), ("random", .random), ("entropy", .entropy), ("fixed", .fixed)]
@@ -178,6 +179,7 @@ struct Train: ParsableCommand {
             guard first <= steps else { throw ValidationError("the run already completed \(first - 1) of --steps \(steps)") }
             let progress = Progress(total: steps, label: "train", tokenBudget: tokenBudget)
             progress.tokens = generated
+            var guardRun = DivergenceGuard(divergence)
             for s in first...steps {
                 let m = try rl.step()
                 generated += m.generatedTokens
@@ -188,6 +190,7 @@ struct Train: ParsableCommand {
                     fputs(jsonLine(m, generatedTotal: generated) + "\n", logFile)
                     fflush(logFile)
                 }
+                try guardRun.record(step: s, skipped: m.skippedSteps > 0, loss: m.loss, kl: m.kl, out: out)
                 let budgetHit = tokenBudget > 0 && generated >= tokenBudget
                 let stopped = stopAfter > 0 && s == stopAfter
                 let last = s == steps || budgetHit || stopped
@@ -237,7 +240,7 @@ struct Train: ParsableCommand {
     func jsonLine(_ m: RLStepMetrics, generatedTotal: Int) -> String {
         func num(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
         var f: [(String, String)] = [
-            ("step", "\(m.step)"), ("algo", "\"\(algo)\""), ("optimizer_steps", "\(m.optimizerSteps)"),
+            ("step", "\(m.step)"), ("algo", "\"\(algo)\""), ("optimizer_steps", "\(m.optimizerSteps)"), ("skipped_steps", "\(m.skippedSteps)"),
             ("lr", num(Double(m.lr))), ("avg_rate", num(m.avgRate)), ("eff_rate", num(m.effRate)),
             ("entropy", num(m.entropy)), ("kl", num(m.kl)), ("clip_frac_low", num(m.clipFracLow)),
             ("clip_frac_high", num(m.clipFracHigh)), ("grad_norm", num(Double(m.gradNorm))), ("loss", num(m.loss)),
