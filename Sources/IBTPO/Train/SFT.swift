@@ -58,7 +58,7 @@ public struct SFTBatcher {
         // allocates nothing beyond what `task.problem` does): the first finds the longest
         // row, the second, from the same order state, writes the rows. The order state is
         // copied, not rebuilt, so only an epoch change (a new permutation) allocates.
-        let start = (cursor, order, epoch, rng)
+        let start = (cursor, order, epoch, rng, draws)
         var T = 1
         for _ in 0..<B {
             let index = nextIndex()
@@ -69,7 +69,7 @@ public struct SFTBatcher {
             }
             T = max(T, total - 1)
         }
-        (cursor, order, epoch, rng) = start
+        (cursor, order, epoch, rng, draws) = start
         try model.setPass(batch: B, seq: T)
         for b in 0..<B {
             let p = task.problem(split: .train, index: nextIndex())
