@@ -45,7 +45,8 @@ struct Generate: ParsableCommand {
                 throw IBTPOError(.invalidArgument, "prompt (\(ids.count) tokens) + --max-new \(maxNew) exceed the "
                     + "model's context of \(cfg.maxSeq)")
             }
-            let m = try Model(config: cfg, shape: TrainShape(batch: 1, seq: 1), threads: threads, seed: 1, decodeSlots: 1)
+            let m = try Model(config: cfg, shape: TrainShape(batch: 1, seq: 1), threads: threads, seed: 1, decodeSlots: 1,
+                              initialize: false)
             try m.loadWeights(from: g)
             guard let dec = m.decoder else { throw IBTPOError(.internalError, "no decoder") }
             let loaded = monotonicSeconds() - t0

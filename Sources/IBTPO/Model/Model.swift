@@ -188,8 +188,11 @@ public final class Model {
 
     /// Allocates the arena and initialises parameters from `seed` (normal(0, 0.02); output
     /// projections scaled by 1/√(2·layers); norm gains 1). `decodeSlots` > 0 adds a
-    /// `decoder` with a KV cache for that many concurrent sequences.
-    public init(config: ModelConfig, shape: TrainShape, threads: Int, seed: UInt64, decodeSlots: Int = 0) throws {
+    /// `decoder` with a KV cache for that many concurrent sequences. `initialize: false`
+    /// leaves every parameter 0 (the arena is zeroed) for a caller that loads all of them
+    /// next (`loadWeights(from:)`), which saves the random draws (seconds for 100M+ weights).
+    public init(config: ModelConfig, shape: TrainShape, threads: Int, seed: UInt64, decodeSlots: Int = 0,
+                initialize: Bool = true) throws {
         try Model.validate(config, shape, decodeSlots: decodeSlots)
         var plan = MemoryPlan()
         try Model.reserve(config, shape, &plan, decodeSlots: decodeSlots)
@@ -212,7 +215,7 @@ public final class Model {
         gemmScratch = try f("gemm_ksplit")
         gemmScratchCount = Model.gemmScratchCount(config, shape)
         Rope.fillTables(cos: ropeCos, sin: ropeSin, maxSeq: config.maxSeq, headDim: config.headDim, theta: config.ropeTheta)
-        initParameters(seed: seed)
+        if initialize { initParameters(seed: seed) }
         if decodeSlots > 0 { decoder = try Decoder(model: self, slots: decodeSlots) }
     }
 
