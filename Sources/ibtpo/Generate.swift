@@ -51,15 +51,22 @@ struct Generate: ParsableCommand {
             guard let dec = m.decoder else { throw IBTPOError(.internalError, "no decoder") }
             let loaded = monotonicSeconds() - t0
             var rng = Rng(seed: seed)
-            let stops: Set<Int32> = Set([tok.eos] + ["<|im_end|>", "<|endoftext|>"].compactMap { tok.encode($0).count == 1 ? tok.encode($0)[0] : nil })
+            let sampling = SamplingParams(temperature: Float(temperature))
+            let probs = UnsafeMutablePointer<Float>.allocate(capacity: cfg.vocab); defer { probs.deallocate() }
+            let order = UnsafeMutablePointer<Int32>.allocate(capacity: cfg.vocab); defer { order.deallocate() }
+            var stops: Set<Int32> = [tok.eos]
+            for s in ["<|im_end|>", "<|endoftext|>"] {
+                let e = tok.encode(s)
+                if e.count == 1 { stops.insert(e[0]) }
+            }
             let t1 = monotonicSeconds()
             try dec.prefill(slot: 0, tokens: ids)
-            var row = ids.count - 1
-            if ids.count > dec.rowCapacity { row = (ids.count - 1) % dec.rowCapacity }
+            var row = (ids.count - 1) % dec.rowCapacity   // the last prompt token's row of the last chunk
             var out: [Int32] = []
             var printed = 0
             for _ in 0..<maxNew {
-                let next = pick(dec.logits + row * cfg.vocab, cfg.vocab, &rng)
+                let next = TokenSampler.sample(dec.logits + row * cfg.vocab, vocab: cfg.vocab, sampling, rng: &rng,
+                                               probs: probs, order: order).token
                 if stops.contains(next) { break }
                 out.append(next)
                 let s = tok.decode(out)
@@ -71,28 +78,8 @@ struct Generate: ParsableCommand {
             }
             let dt = monotonicSeconds() - t1
             print("")
-            fputs("[\(ids.count) prompt + \(out.count) new tokens in \(String(format2(dt))) s, "
-                + "\(String(format2(Double(out.count) / max(dt, 1e-9)))) tok/s; model loaded in \(String(format2(loaded))) s]\n", stderr)
+            fputs("[\(ids.count) prompt + \(out.count) new tokens in \(fmt(dt, 2)) s, "
+                + "\(fmt(Double(out.count) / max(dt, 1e-9), 2)) tok/s; model loaded in \(fmt(loaded, 2)) s]\n", stderr)
         } catch let e as IBTPOError { fail(e) }
     }
-
-    private func pick(_ logits: UnsafeMutablePointer<Float>, _ V: Int, _ rng: inout Rng) -> Int32 {
-        var best = 0
-        for j in 1..<V where logits[j] > logits[best] { best = j }
-        if temperature == 0 { return Int32(best) }
-        var sum = 0.0
-        let mx = Double(logits[best])
-        for j in 0..<V { sum += exp((Double(logits[j]) - mx) / temperature) }
-        var u = rng.nextDouble() * sum
-        for j in 0..<V {
-            u -= exp((Double(logits[j]) - mx) / temperature)
-            if u <= 0 { return Int32(j) }
-        }
-        return Int32(best)
-    }
-}
-
-private func format2(_ x: Double) -> String {
-    let r = (x * 100).rounded() / 100
-    return "\(r)"
 }

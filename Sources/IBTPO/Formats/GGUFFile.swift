@@ -175,8 +175,8 @@ struct GGUFCursor {
         let at = pos
         let n = try count(minBytesEach: 1, what: "string length")
         let b = try take(n)
-        guard let s = String(validatingUTF8Bytes: b) else { throw bad("a string is not valid UTF-8", at: at) }
-        return s
+        guard UTF8Check.firstInvalidOffset(Array(b)) == nil else { throw bad("a string is not valid UTF-8", at: at) }
+        return String(decoding: b, as: UTF8.self)
     }
 
     mutating func value(type: UInt32, depth: Int) throws -> GGUFValue {
@@ -215,22 +215,5 @@ struct GGUFCursor {
         case 12: return .float(Double(bitPattern: try u64()))
         default: throw bad("metadata value of unknown type \(type)", at: at)
         }
-    }
-}
-
-extension String {
-    /// The UTF-8 text of `bytes`, or nil if it is not valid UTF-8 (no repair).
-    init?(validatingUTF8Bytes bytes: UnsafeRawBufferPointer) {
-        var it = bytes.makeIterator()
-        var out = ""
-        var decoder = UTF8()
-        loop: while true {
-            switch decoder.decode(&it) {
-            case .scalarValue(let s): out.unicodeScalars.append(s)
-            case .emptyInput: break loop
-            case .error: return nil
-            }
-        }
-        self = out
     }
 }

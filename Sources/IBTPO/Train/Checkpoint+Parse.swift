@@ -79,26 +79,18 @@ extension Checkpoint {
     static func checkSize(_ h: Header, fileSize: Int, path: String) throws {
         let c = h.config
         let tensorsEnd = expectedFileSize(c)
-        if h.version == runStateFormatVersion {
-            let lo = tensorsEnd + 4 + 4 + 1 + 8, hi = tensorsEnd + maxRunStateBytes
-            if fileSize < lo {
-                throw IBTPOError(.badCheckpoint, "\(path): truncated: the file has \(fileSize) bytes, but a format-2 checkpoint "
-                    + "of its header's model (\(c.nLayers) layers, vocab \(c.vocab), d_model \(c.dModel), d_ff \(c.dFF)) needs at least \(lo)")
-            }
-            if fileSize > hi {
-                throw IBTPOError(.badCheckpoint, "\(path): \(fileSize - hi) unexpected trailing bytes (the file has \(fileSize) "
-                    + "bytes, a format-2 checkpoint of its header's model at most \(hi))")
-            }
-            return
+        // Format 1 ends with the tensors (and CRC); format 2 adds a bounded run-state section.
+        let v2 = h.version == runStateFormatVersion
+        let lo = v2 ? tensorsEnd + 4 + 4 + 1 + 8 : tensorsEnd, hi = v2 ? tensorsEnd + maxRunStateBytes : tensorsEnd
+        let what = v2 ? "a format-2 checkpoint of its header's model" : "its header's model"
+        let bound = v2 ? "at least " : ""
+        if fileSize < lo {
+            throw IBTPOError(.badCheckpoint, "\(path): truncated: the file has \(fileSize) bytes, but \(what) "
+                + "(\(c.nLayers) layers, vocab \(c.vocab), d_model \(c.dModel), d_ff \(c.dFF)) needs \(bound)\(lo)")
         }
-        let want = tensorsEnd
-        if fileSize < want {
-            throw IBTPOError(.badCheckpoint, "\(path): truncated: the file has \(fileSize) bytes, but its header's model "
-                + "(\(c.nLayers) layers, vocab \(c.vocab), d_model \(c.dModel), d_ff \(c.dFF)) needs \(want)")
-        }
-        if fileSize > want {
-            throw IBTPOError(.badCheckpoint, "\(path): \(fileSize - want) unexpected trailing bytes (the file has \(fileSize) "
-                + "bytes, its header's model needs \(want))")
+        if fileSize > hi {
+            throw IBTPOError(.badCheckpoint, "\(path): \(fileSize - hi) unexpected trailing bytes (the file has \(fileSize) "
+                + "bytes, \(what) \(v2 ? "at most" : "needs") \(hi))")
         }
     }
 
