@@ -101,6 +101,7 @@ static void debug_report(void) {
             (long)debugCalls[1], (long)debugCalls[2]);
 }
 static int oursSup = 1;      /* 0: never take the sup path with our kernel (IBTPO_CK_SUP=0) */
+static int supMissing;       /* BLIS's config for this CPU has no sup kernels (e.g. 'generic') */
 static char description[96];
 static const char *warning;
 static char warningBuf[192];
@@ -134,6 +135,15 @@ static void build_ours(void) {
     if ((s = getenv("IBTPO_CK_KC")) && atoi(s) >= 8) set_float(BLIS_KC, atoi(s), &ours);
     if ((s = getenv("IBTPO_CK_NC")) && atoi(s) >= OUR_NR) set_float(BLIS_NC, atoi(s) / OUR_NR * OUR_NR, &ours);
     if ((s = getenv("IBTPO_CK_SUP"))) oursSup = atoi(s) != 0;
+    /* A config without sup kernels (Debian's BLIS 0.9 runs 'generic' on CPUs it does not
+     * know, such as AMD Zen 5) has zero sup block sizes: BLIS's sup loops would divide by
+     * them. There every product takes the packed path on our kernel. */
+    if (bli_cntx_get_l3_sup_blksz_def_dt(BLIS_FLOAT, BLIS_MR, &ours) <= 0
+        || bli_cntx_get_l3_sup_blksz_def_dt(BLIS_FLOAT, BLIS_NR, &ours) <= 0
+        || bli_cntx_get_l3_sup_ker_dt(BLIS_FLOAT, BLIS_RRR, &ours) == NULL) {
+        oursSup = 0;
+        supMissing = 1;
+    }
     /* The sup decision is ours (ibtpokern_sgemm): once we ask for sup, BLIS must take it. */
     const dim_t always = (dim_t)1 << 40;
     bli_blksz_set_def(always, BLIS_FLOAT, bli_cntx_get_l3_sup_thresh(BLIS_MT, &ours));
@@ -144,7 +154,7 @@ static void build_ours(void) {
         atexit(debug_report);
     }
     if (debugOn)
-        fprintf(stderr, "ckernels: sup=%d MC=%ld KC=%ld NC=%ld\n", oursSup,
+        fprintf(stderr, "ckernels: sup=%d%s MC=%ld KC=%ld NC=%ld\n", oursSup, supMissing ? " (BLIS config has no sup kernels)" : "",
                 (long)bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_MC, &ours),
                 (long)bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_KC, &ours),
                 (long)bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_NC, &ours));
