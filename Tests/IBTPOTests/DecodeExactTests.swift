@@ -82,6 +82,14 @@ final class DecodeExactTests: XCTestCase {
                                    tieEmbeddings: false), name: "MHA odd")
     }
 
+    func testDecodeMatchesForwardExtendedConfig() throws {
+        // head_dim 10 ≠ d_model / n_heads (= 8), q/k/v biases, per-frequency RoPE factors.
+        let f: [Float] = [1, 1, 1.7, 4, 8]
+        try checkBatch(ModelConfig(vocab: 41, dModel: 32, nLayers: 2, nHeads: 4, nKVHeads: 2, dFF: 48, maxSeq: 30,
+                                   tieEmbeddings: false, headDim: 10, attentionBias: true,
+                                   ropeScaling: RopeScaling(factors: f)), name: "extended")
+    }
+
     /// A branch copies a shared prefix from another slot and continues with its own tokens;
     /// its logits equal a full forward of prefix + its tokens.
     func testCopyPrefixBranch() throws {

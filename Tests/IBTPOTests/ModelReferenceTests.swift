@@ -33,14 +33,16 @@ struct DoubleLlama {
         return (0..<x.count).map { x[$0] * s * P[off + $0] }
     }
 
-    /// HF Llama: inv_freq_j = θ^(−2j/d); q·cos(emb) + rotate_half(q)·sin(emb), emb = cat(f, f).
+    /// HF Llama: inv_freq_j = θ^(−2j/d) (divided by the scaling factor f_j when the config
+    /// has one); q·cos(emb) + rotate_half(q)·sin(emb), emb = cat(f, f).
     func rope(_ x: inout [Double], heads: Int, pos: Int) {
         let d = c.headDim, half = d / 2
         for h in 0..<heads {
             let b = h * d
             let old = Array(x[b..<b + d])
             for j in 0..<d {
-                let f = Double(pos) / pow(Double(c.ropeTheta), Double(2 * (j % half)) / Double(d))
+                let scale = c.ropeScaling.map { Double($0.factors[j % half]) } ?? 1
+                let f = Double(pos) / (pow(Double(c.ropeTheta), Double(2 * (j % half)) / Double(d)) * scale)
                 let rot = j < half ? -old[j + half] : old[j - half]
                 x[b + j] = old[j] * cos(f) + rot * sin(f)
             }
@@ -65,8 +67,13 @@ struct DoubleLlama {
                 for t in 0..<seq {
                     let xn = rmsnorm(P, L.attnNorm, x[t])
                     var qt = linear(P, L.wq, out: H * d, xn), kt = linear(P, L.wk, out: KV * d, xn)
+                    var vt = linear(P, L.wv, out: KV * d, xn)
+                    if c.attentionBias {   // Qwen2: q/k/v biases before RoPE
+                        for i in 0..<H * d { qt[i] += P[L.bq + i] }
+                        for i in 0..<KV * d { kt[i] += P[L.bk + i]; vt[i] += P[L.bv + i] }
+                    }
                     rope(&qt, heads: H, pos: t); rope(&kt, heads: KV, pos: t)
-                    q.append(qt); k.append(kt); v.append(linear(P, L.wv, out: KV * d, xn))
+                    q.append(qt); k.append(kt); v.append(vt)
                 }
                 for t in 0..<seq {
                     var ao = [Double](repeating: 0, count: H * d)
@@ -123,8 +130,14 @@ final class ModelReferenceTests: XCTestCase {
         var tokens: [Int], targets: [Int], coef: [Double], ent: [Double]
     }
 
-    static func makeCase(tied: Bool, seed: UInt64) throws -> Case {
-        let cfg = tied
+    /// The extended case: head_dim 6 ≠ d_model / n_heads = 4, q/k/v biases and per-frequency
+    /// RoPE factors (as Llama 3.1 / Qwen2 checkpoints have them).
+    static let extendedConfig = ModelConfig(vocab: 11, dModel: 16, nLayers: 2, nHeads: 4, nKVHeads: 2, dFF: 10, maxSeq: 8,
+                                            tieEmbeddings: false, headDim: 6, attentionBias: true,
+                                            ropeScaling: RopeScaling(factors: [1, 2.5, 8]))
+
+    static func makeCase(tied: Bool, seed: UInt64, extended: Bool = false) throws -> Case {
+        let cfg = extended ? extendedConfig : tied
             ? ModelConfig(vocab: 11, dModel: 12, nLayers: 2, nHeads: 3, nKVHeads: 1, dFF: 10, maxSeq: 8, tieEmbeddings: true)
             : ModelConfig(vocab: 11, dModel: 16, nLayers: 2, nHeads: 4, nKVHeads: 2, dFF: 10, maxSeq: 8, tieEmbeddings: false)
         let shape = TrainShape(batch: 2, seq: 5)
@@ -134,7 +147,8 @@ final class ModelReferenceTests: XCTestCase {
         for t in m.layout.tensors {
             for j in 0..<t.count {
                 let g = rng.nextGaussian()
-                if t.shape.count == 1 { m.params[t.offset + j] = 1 + 0.3 * g }
+                if t.name.contains(".attention.b") { m.params[t.offset + j] = 0.5 * g }   // biases
+                else if t.shape.count == 1 { m.params[t.offset + j] = 1 + 0.3 * g }
                 else if t.name == "tok_embeddings" { m.params[t.offset + j] = 0.6 * g }
                 else { m.params[t.offset + j] = g * 1.2 / Float(t.shape[1]).squareRoot() }
             }
@@ -181,10 +195,10 @@ final class ModelReferenceTests: XCTestCase {
         return wl.err
     }
 
-    func gradientCheck(tied: Bool, entropy: Bool) throws {
+    func gradientCheck(tied: Bool, entropy: Bool, extended: Bool = false) throws {
         let t0 = nowSeconds()
-        let label = "\(tied ? "tied" : "untied")\(entropy ? "+entropy" : "")"
-        let k = try Self.makeCase(tied: tied, seed: tied ? 5 : 6)
+        let label = "\(extended ? "extended" : tied ? "tied" : "untied")\(entropy ? "+entropy" : "")"
+        let k = try Self.makeCase(tied: tied, seed: tied ? 5 : 6, extended: extended)
         let m = k.model
         checkForward(k, entropy: entropy, label: label)
         m.zeroGrads()
@@ -258,4 +272,10 @@ final class ModelReferenceTests: XCTestCase {
     func testGradientsUntiedEmbeddings() throws { try gradientCheck(tied: false, entropy: false) }
     func testGradientsWithEntropyTied() throws { try gradientCheck(tied: true, entropy: true) }
     func testGradientsWithEntropyUntied() throws { try gradientCheck(tied: false, entropy: true) }
+
+    func testForwardMatchesDoubleReferenceExtended() throws {
+        let k = try Self.makeCase(tied: false, seed: 3, extended: true)
+        checkForward(k, entropy: true, label: "forward head_dim+bias+rope scaling")
+    }
+    func testGradientsExtended() throws { try gradientCheck(tied: false, entropy: true, extended: true) }
 }

@@ -3,13 +3,15 @@
 ///   out[j]      = x[j]·cos θ_j − x[j+half]·sin θ_j
 ///   out[j+half] = x[j+half]·cos θ_j + x[j]·sin θ_j
 /// Tables hold cos and sin for positions 0..<maxSeq, (maxSeq × half), computed in double.
+/// With scaling `factors` (half entries), frequency j is divided by factors[j] (Llama 3.1).
 public enum Rope {
     public static func fillTables(cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>,
-                                  maxSeq: Int, headDim: Int, theta: Float) {
+                                  maxSeq: Int, headDim: Int, theta: Float, factors: [Float]? = nil) {
         let half = headDim / 2
         for p in 0..<maxSeq {
             for j in 0..<half {
-                let inv = 1.0 / _pow(Double(theta), Double(2 * j) / Double(headDim))
+                let f = factors.map { Double($0[j]) } ?? 1
+                let inv = 1.0 / (_pow(Double(theta), Double(2 * j) / Double(headDim)) * f)
                 let a = Double(p) * inv
                 cos[p * half + j] = Float(_cos(a))
                 sin[p * half + j] = Float(_sin(a))

@@ -49,15 +49,15 @@ public final class Decoder {
     static func reserve(config c: ModelConfig, slots: Int, plan: inout MemoryPlan) throws {
         guard slots >= 1 && slots <= 1 << 16 else { throw invalid("decode slots must be in 1...65536 (got \(slots))") }
         try KVCache.reserve(config: c, slots: slots, plan: &plan)
-        let R = rowCapacity(c, slots: slots), C = c.dModel, KV = c.kvDim, F = c.dFF
+        let R = rowCapacity(c, slots: slots), C = c.dModel, KV = c.kvDim, F = c.dFF, QD = c.qDim
         for name in ["decode.row_slot", "decode.row_pos", "decode.row_tok"] {
             try plan.reserve(name, group: "decode", count: R, of: Int32.self)
         }
         try plan.reserve("decode.mark", group: "decode", count: slots, of: Int32.self)
         let (sc, o) = R.multipliedReportingOverflow(by: c.nHeads * c.maxSeq)
         guard !o else { throw IBTPOError(.outOfMemory, "decode scores overflow") }
-        for (name, n) in [("decode.x", R * C), ("decode.xn", R * C), ("decode.rstd", R), ("decode.qkv", R * (C + 2 * KV)),
-                          ("decode.ao", R * C), ("decode.gu", R * 2 * F), ("decode.hid", R * F), ("decode.scores", sc),
+        for (name, n) in [("decode.x", R * C), ("decode.xn", R * C), ("decode.rstd", R), ("decode.qkv", R * (QD + 2 * KV)),
+                          ("decode.ao", R * QD), ("decode.gu", R * 2 * F), ("decode.hid", R * F), ("decode.scores", sc),
                           ("decode.logits", R * c.vocab)] {
             try plan.reserve(name, group: "decode", count: n)
         }
@@ -86,8 +86,8 @@ public final class Decoder {
         logits = try f("decode.logits")
         sProbs = try f("sample.probs"); sOrder = try i("sample.order"); sRowSeq = try i("sample.row_seq")
         sToken = try i("sample.token"); sLogp = try f("sample.logp"); sSampleLogp = try f("sample.sample_logp")
-        let c = m.config, C = c.dModel, KV = c.kvDim, F = c.dFF
-        fusedQKV = m.layout.layers.map { $0.wk == $0.wq + C * C && $0.wv == $0.wk + KV * C }
+        let c = m.config, C = c.dModel, KV = c.kvDim, F = c.dFF, QD = c.qDim
+        fusedQKV = m.layout.layers.map { $0.wk == $0.wq + QD * C && $0.wv == $0.wk + KV * C }
         fusedGU = m.layout.layers.map { $0.wUp == $0.wGate + F * C }
     }
 
@@ -191,7 +191,7 @@ public final class Decoder {
 
     /// The forward pass over rows 0..<n described by rowSlot/rowPos/rowTok.
     func forwardRows(_ n: Int, logits wantLogits: Bool) {
-        let c = config, C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab, W = C + 2 * KV
+        let c = config, C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab, QD = c.qDim, W = QD + 2 * KV
         let P = params
         var attnWork = 0
         for r in 0..<n { attnWork += (Int(rowPos[r]) + 1) * 2 * C }
@@ -201,26 +201,31 @@ public final class Decoder {
             let L = layout.layers[l]
             // xn = rmsnorm(x) · attention_norm                          // (n, C)
             runRows(n, n * C, RMSForwardJob(x: x, w: P + L.attnNorm, y: xn, rstd: rstd, c: C, eps: c.normEps))
-            // [q | k | v] = xn [Wq; Wk; Wv]ᵀ                             // (n, C + 2·KV)
+            // [q | k | v] = xn [Wq; Wk; Wv]ᵀ [+ biases]                  // (n, H·d + 2·KV)
             if fusedQKV[l] {
                 lin(xn, P + L.wq, qkv, n: n, inDim: C, outDim: W, ldy: W)
             } else {
-                lin(xn, P + L.wq, qkv, n: n, inDim: C, outDim: C, ldy: W)
-                lin(xn, P + L.wk, qkv + C, n: n, inDim: C, outDim: KV, ldy: W)
-                lin(xn, P + L.wv, qkv + C + KV, n: n, inDim: C, outDim: KV, ldy: W)
+                lin(xn, P + L.wq, qkv, n: n, inDim: C, outDim: QD, ldy: W)
+                lin(xn, P + L.wk, qkv + QD, n: n, inDim: C, outDim: KV, ldy: W)
+                lin(xn, P + L.wv, qkv + QD + KV, n: n, inDim: C, outDim: KV, ldy: W)
+            }
+            if c.attentionBias {
+                runRows(n, n * QD, BiasAddJob(y: qkv, ld: W, b: P + L.bq, n: QD))
+                runRows(n, n * KV, BiasAddJob(y: qkv + QD, ld: W, b: P + L.bk, n: KV))
+                runRows(n, n * KV, BiasAddJob(y: qkv + QD + KV, ld: W, b: P + L.bv, n: KV))
             }
             // RoPE at each row's position; k, v → cache[l, slot, pos]
-            runRows(n, n * W, RopeScatterJob(qkv: qkv, w: W, c: C, kvDim: KV, heads: c.nHeads, kvHeads: c.nKVHeads,
+            runRows(n, n * W, RopeScatterJob(qkv: qkv, w: W, c: QD, kvDim: KV, heads: c.nHeads, kvHeads: c.nKVHeads,
                                        d: c.headDim, cos: ropeCos, sin: ropeSin, slot: rowSlot, pos: rowPos,
                                        kc: cache.k + cache.offset(l, 0, 0, 0), vc: cache.v + cache.offset(l, 0, 0, 0),
                                        maxSeq: c.maxSeq))
-            // ao = softmax(q kᵀ/√d over the slot's positions 0...pos) v  // (n, C)
+            // ao = softmax(q kᵀ/√d over the slot's positions 0...pos) v  // (n, H·d)
             runRows(n * c.nKVHeads, attnWork, DecodeAttentionJob(
-                qkv: qkv, w: W, ao: ao, c: C, kvDim: KV, heads: c.nHeads, kvHeads: c.nKVHeads, d: c.headDim,
+                qkv: qkv, w: W, ao: ao, c: QD, kvDim: KV, heads: c.nHeads, kvHeads: c.nKVHeads, d: c.headDim,
                 maxSeq: c.maxSeq, scores: scores, slot: rowSlot, pos: rowPos,
                 kc: cache.k + cache.offset(l, 0, 0, 0), vc: cache.v + cache.offset(l, 0, 0, 0)))
             // x += ao Woᵀ
-            lin(ao, P + L.wo, x, n: n, inDim: C, outDim: C, ldy: C, beta: 1)
+            lin(ao, P + L.wo, x, n: n, inDim: QD, outDim: C, ldy: C, beta: 1)
             // xn = rmsnorm(x) · ffn_norm
             runRows(n, n * C, RMSForwardJob(x: x, w: P + L.mlpNorm, y: xn, rstd: rstd, c: C, eps: c.normEps))
             // [gate | up] = xn [Wgate; Wup]ᵀ (n, 2F); hid = silu(gate) ⊙ up (n, F)

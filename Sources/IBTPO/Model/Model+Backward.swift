@@ -7,7 +7,7 @@ extension Model {
     /// the entropy). Overwrites `logits` with their gradient. Allocates nothing.
     public func backward(withEntropy: Bool = false) {
         let c = config, B = pass.batch, T = pass.seq, N = B * T
-        let C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab, d = c.headDim
+        let C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab, d = c.headDim, QD = c.qDim
         let P = params, G = grads
         let ashape = AttentionShape(batch: B, seq: T, heads: c.nHeads, kvHeads: c.nKVHeads, headDim: d)
 
@@ -41,7 +41,7 @@ extension Model {
             pool.run(N, RMSBackInputJob(dy: dXn, x: xMid, w: P + L.mlpNorm, rstd: rstd2, dx: dRes, c: C, accumulate: true))
             pool.run(C, RMSBackWeightJob(dy: dXn, x: xMid, rstd: rstd2, dw: G + L.mlpNorm, c: C, rows: N))
             // xMid = x + ao Woᵀ:  dAo = dRes Wo; dWo += dResᵀ ao
-            pool.linearBackward(dRes, ao, P + L.wo, dAo, G + L.wo, n: N, inDim: C, outDim: C,
+            pool.linearBackward(dRes, ao, P + L.wo, dAo, G + L.wo, n: N, inDim: QD, outDim: C,
                                 scratch: gemmScratch, scratchCount: gemmScratchCount)
             // attention backward → dq, dk, dv (post-RoPE)
             pool.run(ashape.units, AttentionBackwardJob(s: ashape, q: q, k: k, v: v, p: att, dout: dAo, dp: dAtt,
@@ -49,8 +49,15 @@ extension Model {
             // undo RoPE on dq, dk
             pool.run(N, RopeJob(q: dq, k: dk, heads: c.nHeads, kvHeads: c.nKVHeads, d: d, seq: T, cos: ropeCos,
                                 sin: ropeSin, inverse: true))
+            // dbq, dbk, dbv = column sums of dq, dk, dv (pre-RoPE)
+            if c.attentionBias {
+                let bs = BiasGradJob.block
+                pool.run((QD + bs - 1) / bs, BiasGradJob(dy: dq, db: G + L.bq, n: QD, rows: N))
+                pool.run((KV + bs - 1) / bs, BiasGradJob(dy: dk, db: G + L.bk, n: KV, rows: N))
+                pool.run((KV + bs - 1) / bs, BiasGradJob(dy: dv, db: G + L.bv, n: KV, rows: N))
+            }
             // dxn1 = dq Wq + dk Wk + dv Wv
-            pool.linearBackward(dq, xn1, P + L.wq, dXn, G + L.wq, n: N, inDim: C, outDim: C,
+            pool.linearBackward(dq, xn1, P + L.wq, dXn, G + L.wq, n: N, inDim: C, outDim: QD,
                                 scratch: gemmScratch, scratchCount: gemmScratchCount)
             pool.linearBackward(dk, xn1, P + L.wk, dXn, G + L.wk, n: N, inDim: C, outDim: KV, accumulateDx: true,
                                 scratch: gemmScratch, scratchCount: gemmScratchCount)

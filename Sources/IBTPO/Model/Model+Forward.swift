@@ -8,7 +8,7 @@ extension Model {
     /// `params` for this pass only. Returns nothing and allocates nothing; runs on `pool`.
     public func forward(withEntropy: Bool = false, weights: UnsafeMutablePointer<Float>? = nil) {
         let c = config, B = pass.batch, T = pass.seq, N = B * T
-        let C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab, d = c.headDim
+        let C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab, d = c.headDim, QD = c.qDim
         let P = weights ?? params
         let ashape = AttentionShape(batch: B, seq: T, heads: c.nHeads, kvHeads: c.nKVHeads, headDim: d)
 
@@ -22,18 +22,23 @@ extension Model {
             let xn2 = act(a.xn2), rstd2 = act(a.rstd2), gate = act(a.gate), up = act(a.up), hid = act(a.hid)
             // xn1 = rmsnorm(x) · attention_norm                         // (N, C)
             pool.run(N, RMSForwardJob(x: xin, w: P + L.attnNorm, y: xn1, rstd: rstd1, c: C, eps: c.normEps))
-            // q = xn1 Wqᵀ (N, C); k, v = xn1 Wk/vᵀ (N, KV·d)
-            pool.linearForward(xn1, P + L.wq, q, n: N, inDim: C, outDim: C)
+            // q = xn1 Wqᵀ [+ bq] (N, H·d); k, v = xn1 Wk/vᵀ [+ bk/bv] (N, KV·d)
+            pool.linearForward(xn1, P + L.wq, q, n: N, inDim: C, outDim: QD)
             pool.linearForward(xn1, P + L.wk, k, n: N, inDim: C, outDim: KV)
             pool.linearForward(xn1, P + L.wv, v, n: N, inDim: C, outDim: KV)
+            if c.attentionBias {
+                pool.run(N, BiasAddJob(y: q, ld: QD, b: P + L.bq, n: QD))
+                pool.run(N, BiasAddJob(y: k, ld: KV, b: P + L.bk, n: KV))
+                pool.run(N, BiasAddJob(y: v, ld: KV, b: P + L.bv, n: KV))
+            }
             // RoPE on q and k at positions t = r mod T
             pool.run(N, RopeJob(q: q, k: k, heads: c.nHeads, kvHeads: c.nKVHeads, d: d, seq: T, cos: ropeCos,
                                 sin: ropeSin, inverse: false))
-            // ao = softmax(q kᵀ / √d + causal) v                       // att (B, H, T, T), ao (N, C)
+            // ao = softmax(q kᵀ / √d + causal) v                       // att (B, H, T, T), ao (N, H·d)
             pool.run(ashape.units, AttentionForwardJob(s: ashape, q: q, k: k, v: v, p: att, o: ao))
             // xMid = x + ao Woᵀ                                        // (N, C)
             memcpy(xMid, xin, N * C * 4)
-            pool.sgemm(N, C, C, ao, C, 1, P + L.wo, 1, C, beta: 1, xMid, C, 1)
+            pool.sgemm(N, C, QD, ao, QD, 1, P + L.wo, 1, QD, beta: 1, xMid, C, 1)
             // xn2 = rmsnorm(xMid) · ffn_norm
             pool.run(N, RMSForwardJob(x: xMid, w: P + L.mlpNorm, y: xn2, rstd: rstd2, c: C, eps: c.normEps))
             // gate, up = xn2 Wgateᵀ, xn2 Wupᵀ (N, F); hid = silu(gate) ⊙ up

@@ -136,3 +136,33 @@ struct AdamWJob: ParallelJob {
                      gradScale: j.scale)
     }
 }
+
+/// Rows lo..<hi of y (row stride ld): y[r, 0..<n] += b[0..<n] (the q/k/v biases).
+struct BiasAddJob: ParallelJob {
+    var y: FPtr, ld: Int, b: FPtr, n: Int
+    static let entry: ThreadPool.Entry = { raw, lo, hi in
+        let j = job(raw, BiasAddJob.self)
+        for r in lo..<hi {
+            let row = j.y + r * j.ld
+            for i in 0..<j.n { row[i] += j.b[i] }
+        }
+    }
+}
+
+/// Column blocks lo..<hi (of `block` columns each) of db[0..<n] += Σ_r dy[r, ·] over the
+/// `rows` rows of dy (row stride n), summed in row order: the result does not depend on
+/// the thread count.
+struct BiasGradJob: ParallelJob {
+    static let block = 64
+    var dy: FPtr, db: FPtr, n: Int, rows: Int
+    static let entry: ThreadPool.Entry = { raw, lo, hi in
+        let j = job(raw, BiasGradJob.self)
+        for blk in lo..<hi {
+            let c0 = blk * block, c1 = min(j.n, c0 + block)
+            for r in 0..<j.rows {
+                let row = j.dy + r * j.n
+                for i in c0..<c1 { j.db[i] += row[i] }
+            }
+        }
+    }
+}

@@ -87,7 +87,7 @@ public final class Model {
     /// scratch) when `decodeSlots` > 0. `init` reads them back by name.
     static func reserve(_ c: ModelConfig, _ s: TrainShape, _ plan: inout MemoryPlan, decodeSlots: Int = 0) throws {
         let P = ParamLayout(c).count
-        let N = s.tokens, C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab
+        let N = s.tokens, C = c.dModel, F = c.dFF, KV = c.kvDim, V = c.vocab, QD = c.qDim
         let att = s.batch * c.nHeads * s.seq * s.seq
         func r(_ name: String, _ group: String, _ n: Int) throws { try plan.reserve(name, group: group, count: n) }
         func ri(_ name: String, _ group: String, _ n: Int) throws { try plan.reserve(name, group: group, count: n, of: Int32.self) }
@@ -103,7 +103,7 @@ public final class Model {
         try r("rope.sin", "activations", c.maxSeq * c.headDim / 2)
         for l in 0...c.nLayers { try r("res.\(l)", "activations", N * C) }
         for l in 0..<c.nLayers {
-            let sizes = ["xn1": N * C, "rstd1": N, "q": N * C, "k": N * KV, "v": N * KV, "att": att, "ao": N * C,
+            let sizes = ["xn1": N * C, "rstd1": N, "q": N * QD, "k": N * KV, "v": N * KV, "att": att, "ao": N * QD,
                          "xmid": N * C, "xn2": N * C, "rstd2": N, "gate": N * F, "up": N * F, "hid": N * F]
             for name in LayerActs.names {
                 let n = sizes[name] ?? 0
@@ -111,7 +111,7 @@ public final class Model {
             }
         }
         try r("xnf", "activations", N * C); try r("rstdf", "activations", N); try r("lse", "activations", N)
-        for (name, n) in [("d_res", N * C), ("d_xn", N * C), ("d_ao", N * C), ("d_q", N * C), ("d_k", N * KV),
+        for (name, n) in [("d_res", N * C), ("d_xn", N * C), ("d_ao", N * QD), ("d_q", N * QD), ("d_k", N * KV),
                           ("d_v", N * KV), ("d_att", att), ("d_gate", N * F), ("d_up", N * F), ("d_hid", N * F)] {
             try r(name, "scratch", n)
         }
@@ -125,7 +125,8 @@ public final class Model {
     static func gemmScratchCount(_ c: ModelConfig, _ s: TrainShape) -> Int {
         let N = s.tokens
         var most = 0
-        for (o, i) in [(c.dModel, c.dModel), (c.kvDim, c.dModel), (c.dFF, c.dModel), (c.dModel, c.dFF), (c.vocab, c.dModel)] {
+        for (o, i) in [(c.qDim, c.dModel), (c.dModel, c.qDim), (c.kvDim, c.dModel), (c.dFF, c.dModel), (c.dModel, c.dFF),
+                       (c.vocab, c.dModel)] {
             most = max(most, (ThreadPool.kChunks(m: o, n: i, k: N) - 1) * o * i)
         }
         return most
@@ -187,7 +188,7 @@ public final class Model {
     }
 
     /// Allocates the arena and initialises parameters from `seed` (normal(0, 0.02); output
-    /// projections scaled by 1/√(2·layers); norm gains 1). `decodeSlots` > 0 adds a
+    /// projections scaled by 1/√(2·layers); norm gains 1; attention biases 0). `decodeSlots` > 0 adds a
     /// `decoder` with a KV cache for that many concurrent sequences. `initialize: false`
     /// leaves every parameter 0 (the arena is zeroed) for a caller that loads all of them
     /// next (`loadWeights(from:)`), which saves the random draws (seconds for 100M+ weights).
@@ -214,7 +215,8 @@ public final class Model {
         partials = try arena.pointer(named: "partials", as: Double.self)
         gemmScratch = try f("gemm_ksplit")
         gemmScratchCount = Model.gemmScratchCount(config, shape)
-        Rope.fillTables(cos: ropeCos, sin: ropeSin, maxSeq: config.maxSeq, headDim: config.headDim, theta: config.ropeTheta)
+        Rope.fillTables(cos: ropeCos, sin: ropeSin, maxSeq: config.maxSeq, headDim: config.headDim, theta: config.ropeTheta,
+                        factors: config.ropeScaling?.factors)
         if initialize { initParameters(seed: seed) }
         if decodeSlots > 0 { decoder = try Decoder(model: self, slots: decodeSlots) }
     }
@@ -226,7 +228,8 @@ public final class Model {
         for t in layout.tensors {
             let p = params + t.offset
             if t.shape.count == 1 {
-                for j in 0..<t.count { p[j] = 1 }
+                let bias = t.name.hasSuffix(".bq") || t.name.hasSuffix(".bk") || t.name.hasSuffix(".bv")
+                for j in 0..<t.count { p[j] = bias ? 0 : 1 }
             } else {
                 let scaled = t.name.hasSuffix(".wo") || t.name.hasSuffix(".w_down")
                 let std: Float = 0.02 * (scaled ? outScale : 1)

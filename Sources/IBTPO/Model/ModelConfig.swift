@@ -1,4 +1,8 @@
 /// Hyper-parameters of the Llama-style decoder. All sizes are element counts.
+///
+/// The fields beyond the original nine (`headDim` other than d_model / n_heads,
+/// `attentionBias`, `ropeScaling`) are what pretrained Llama 3 / Qwen2 checkpoints need;
+/// the models libibtpo initialises itself leave them at their defaults.
 public struct ModelConfig: Equatable, Sendable {
     public var vocab: Int
     public var dModel: Int
@@ -10,13 +14,22 @@ public struct ModelConfig: Equatable, Sendable {
     public var ropeTheta: Float
     public var normEps: Float
     public var tieEmbeddings: Bool
+    /// Size of one attention head (q, k and v alike). Defaults to d_model / n_heads.
+    public var headDim: Int
+    /// Whether the q, k and v projections carry a bias (Qwen2).
+    public var attentionBias: Bool
+    /// Per-frequency RoPE scaling (Llama 3.1's "llama3" type); nil = plain RoPE.
+    public var ropeScaling: RopeScaling?
 
     public init(vocab: Int = 259, dModel: Int = 128, nLayers: Int = 4, nHeads: Int = 4, nKVHeads: Int = 4,
                 dFF: Int = 384, maxSeq: Int = 128, ropeTheta: Float = 10000, normEps: Float = 1e-5,
-                tieEmbeddings: Bool = true) {
+                tieEmbeddings: Bool = true, headDim: Int? = nil, attentionBias: Bool = false,
+                ropeScaling: RopeScaling? = nil) {
         self.vocab = vocab; self.dModel = dModel; self.nLayers = nLayers; self.nHeads = nHeads
         self.nKVHeads = nKVHeads; self.dFF = dFF; self.maxSeq = maxSeq; self.ropeTheta = ropeTheta
         self.normEps = normEps; self.tieEmbeddings = tieEmbeddings
+        self.headDim = headDim ?? dModel / max(1, nHeads)
+        self.attentionBias = attentionBias; self.ropeScaling = ropeScaling
     }
 
     /// The benchmark "tiny" model (~0.9M parameters).
@@ -24,8 +37,11 @@ public struct ModelConfig: Equatable, Sendable {
     /// The benchmark "small" model (~5M parameters).
     public static let small = ModelConfig(dModel: 256, nLayers: 6, nHeads: 8, nKVHeads: 8, dFF: 768, maxSeq: 256)
 
-    public var headDim: Int { dModel / max(1, nHeads) }
+    /// Width of all query heads together (n_heads · head_dim; the attention output's width).
+    public var qDim: Int { nHeads * headDim }
     public var kvDim: Int { nKVHeads * headDim }
+    /// Whether the config has any field beyond the original nine (checkpoint format 3).
+    public var isExtended: Bool { headDim != dModel / max(1, nHeads) || attentionBias || ropeScaling != nil }
 
     /// Throws `.invalidArgument` naming the first field that is out of range.
     public func validate() throws {
@@ -34,14 +50,16 @@ public struct ModelConfig: Equatable, Sendable {
         try need(dModel >= 2 && dModel <= 1 << 14, "d_model must be in 2...16384 (got \(dModel))")
         try need(nLayers >= 1 && nLayers <= 256, "n_layers must be in 1...256 (got \(nLayers))")
         try need(nHeads >= 1 && nHeads <= dModel, "n_heads must be in 1...d_model (got \(nHeads))")
-        try need(dModel % nHeads == 0, "d_model (\(dModel)) must be a multiple of n_heads (\(nHeads))")
-        try need(headDim % 2 == 0, "head dim d_model/n_heads (\(headDim)) must be even for RoPE")
+        try need(headDim >= 2 && headDim <= 1024, "head_dim must be in 2...1024 (got \(headDim))")
+        try need(headDim % 2 == 0, "head_dim (\(headDim)) must be even for RoPE")
+        try need(qDim <= 1 << 15, "n_heads · head_dim (\(qDim)) must be at most 32768")
         try need(nKVHeads >= 1 && nKVHeads <= nHeads && nHeads % nKVHeads == 0,
                  "n_kv_heads (\(nKVHeads)) must divide n_heads (\(nHeads))")
         try need(dFF >= 1 && dFF <= 1 << 16, "d_ff must be in 1...65536 (got \(dFF))")
         try need(maxSeq >= 1 && maxSeq <= 1 << 16, "max_seq must be in 1...65536 (got \(maxSeq))")
         try need(ropeTheta.isFinite && ropeTheta > 1, "rope_theta must be finite and > 1 (got \(ropeTheta))")
         try need(normEps.isFinite && normEps > 0 && normEps < 1, "norm_eps must be in (0, 1) (got \(normEps))")
+        if let r = ropeScaling { try r.validate(headDim: headDim) }
     }
 }
 
@@ -58,6 +76,8 @@ public struct ParamLayout: Sendable {
     }
     public struct Layer: Sendable {
         public var attnNorm = 0, wq = 0, wk = 0, wv = 0, wo = 0, mlpNorm = 0, wGate = 0, wUp = 0, wDown = 0
+        /// Offsets of the q, k, v biases; -1 when the config has none.
+        public var bq = -1, bk = -1, bv = -1
     }
 
     public private(set) var tensors: [Tensor] = []
@@ -79,10 +99,15 @@ public struct ParamLayout: Sendable {
         for l in 0..<c.nLayers {
             var L = Layer()
             L.attnNorm = add("layers.\(l).attention_norm", [c.dModel], decay: false)
-            L.wq = add("layers.\(l).attention.wq", [c.dModel, c.dModel], decay: true)
+            L.wq = add("layers.\(l).attention.wq", [c.qDim, c.dModel], decay: true)
             L.wk = add("layers.\(l).attention.wk", [c.kvDim, c.dModel], decay: true)
             L.wv = add("layers.\(l).attention.wv", [c.kvDim, c.dModel], decay: true)
-            L.wo = add("layers.\(l).attention.wo", [c.dModel, c.dModel], decay: true)
+            if c.attentionBias {
+                L.bq = add("layers.\(l).attention.bq", [c.qDim], decay: false)
+                L.bk = add("layers.\(l).attention.bk", [c.kvDim], decay: false)
+                L.bv = add("layers.\(l).attention.bv", [c.kvDim], decay: false)
+            }
+            L.wo = add("layers.\(l).attention.wo", [c.dModel, c.qDim], decay: true)
             L.mlpNorm = add("layers.\(l).ffn_norm", [c.dModel], decay: false)
             L.wGate = add("layers.\(l).feed_forward.w_gate", [c.dFF, c.dModel], decay: true)
             L.wUp = add("layers.\(l).feed_forward.w_up", [c.dFF, c.dModel], decay: true)

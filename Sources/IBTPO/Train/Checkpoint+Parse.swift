@@ -42,8 +42,9 @@ extension Checkpoint {
             var r = ByteReader(bytes: raw, end: raw.count)
             r.pos = 8
             let version = try r.u32()
-            guard version == formatVersion || version == runStateFormatVersion else {
-                throw bad("unsupported format version \(version) (this library reads \(formatVersion) and \(runStateFormatVersion))")
+            guard version == formatVersion || version == runStateFormatVersion || version == extendedFormatVersion else {
+                throw bad("unsupported format version \(version) (this library reads \(formatVersion), "
+                    + "\(runStateFormatVersion) and \(extendedFormatVersion))")
             }
             guard fileSize >= headerSize + 4 else {
                 throw bad("file is too short (\(fileSize) bytes) to be a checkpoint (the header alone is \(headerSize + 4))")
@@ -59,17 +60,28 @@ extension Checkpoint {
             guard v[7] <= 1 else { throw bad("tie_embeddings must be 0 or 1 (got \(v[7]))") }
             guard v[8] == 0 else { throw bad("the reserved config field must be 0 (got \(v[8]))") }
             let theta = try r.f32(), eps = try r.f32()
-            let cfg = ModelConfig(vocab: v[0], dModel: v[1], nLayers: v[2], nHeads: v[3], nKVHeads: v[4], dFF: v[5],
+            var cfg = ModelConfig(vocab: v[0], dModel: v[1], nLayers: v[2], nHeads: v[3], nKVHeads: v[4], dFF: v[5],
                                   maxSeq: v[6], ropeTheta: theta, normEps: eps, tieEmbeddings: v[7] == 1)
-            do { try cfg.validate() } catch let e as IBTPOError { throw bad("invalid config: \(e.message)") }
+            if version != extendedFormatVersion {
+                do { try cfg.validate() } catch let e as IBTPOError { throw bad("invalid config: \(e.message)") }
+            }
             let step = try r.u64()
             guard step <= maxStep else { throw bad("step \(step) is out of range (at most 2^53)") }
             let s = (try r.u64(), try r.u64(), try r.u64(), try r.u64())
             guard s.0 | s.1 | s.2 | s.3 != 0 else { throw bad("the RNG state is all zero (xoshiro256** never reaches it)") }
             let count = try r.u32()
+            var assets: [String: [UInt8]] = [:]
+            var extensionSize = 0
+            if version == extendedFormatVersion {
+                let start = r.pos
+                (cfg, assets) = try readExtension(&r, base: cfg)
+                extensionSize = r.pos - start
+                do { try cfg.validate() } catch let e as IBTPOError { throw bad("invalid config: \(e.message)") }
+            }
             let want = 3 * ParamLayout(cfg).tensors.count
             guard count == want else { throw bad("tensor count \(count), but the header's model has \(want) tensors") }
-            return Header(config: cfg, step: step, rng: Rng(state: s), version: version)
+            return Header(config: cfg, step: step, rng: Rng(state: s), version: version, assets: assets,
+                          extensionSize: extensionSize)
         }
     }
 
@@ -78,11 +90,14 @@ extension Checkpoint {
     /// at most `maxRunStateBytes`).
     static func checkSize(_ h: Header, fileSize: Int, path: String) throws {
         let c = h.config
-        let tensorsEnd = expectedFileSize(c)
-        // Format 1 ends with the tensors (and CRC); format 2 adds a bounded run-state section.
-        let v2 = h.version == runStateFormatVersion
-        let lo = v2 ? tensorsEnd + 4 + 4 + 1 + 8 : tensorsEnd, hi = v2 ? tensorsEnd + maxRunStateBytes : tensorsEnd
-        let what = v2 ? "a format-2 checkpoint of its header's model" : "its header's model"
+        let tensorsEnd = expectedFileSize(c) + h.extensionSize
+        // Format 1 ends with the tensors (and CRC); format 2 adds a bounded run-state section
+        // of at least one entry, format 3 one that may be empty.
+        let v3 = h.version == extendedFormatVersion
+        let v2 = h.version == runStateFormatVersion || v3
+        let lo = v3 ? tensorsEnd + 4 : v2 ? tensorsEnd + 4 + 4 + 1 + 8 : tensorsEnd
+        let hi = v2 ? tensorsEnd + maxRunStateBytes : tensorsEnd
+        let what = v2 ? "a format-\(h.version) checkpoint of its header's model" : "its header's model"
         let bound = v2 ? "at least " : ""
         if fileSize < lo {
             throw IBTPOError(.badCheckpoint, "\(path): truncated: the file has \(fileSize) bytes, but \(what) "
@@ -110,7 +125,7 @@ extension Checkpoint {
                 throw bad("checksum mismatch (file is corrupt or truncated)")
             }
             var r = ByteReader(bytes: raw, end: end)
-            r.pos = headerSize
+            r.pos = headerSize + h.extensionSize
             var offsets: [Int] = []
             let tensors = ParamLayout(h.config).tensors
             for prefix in ["", "adam.m.", "adam.v."] {
@@ -135,7 +150,8 @@ extension Checkpoint {
                     offsets.append(raw.baseAddress!.distance(to: data.baseAddress!))
                 }
             }
-            let state = h.version == runStateFormatVersion ? try readRunState(&r) : RunState()
+            let state = h.version == formatVersion ? RunState()
+                : try readRunState(&r, allowEmpty: h.version == extendedFormatVersion)
             guard r.remaining == 0 else { throw bad("\(r.remaining) unexpected trailing bytes") }
             return (h, offsets, state)
         }

@@ -36,6 +36,7 @@ extension Checkpoint {
     }
 
     /// Appends the section for `s` (which must be non-empty with valid names) to `w`.
+    /// (Format 3 writes it even when `s` is empty.)
     static func writeRunState(_ s: RunState, to w: inout ByteWriter) {
         let names = s.counters.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         w.u32(UInt32(names.count))
@@ -43,11 +44,13 @@ extension Checkpoint {
     }
 
     /// Reads and checks the section at `r`'s position, which must end exactly at the CRC.
-    static func readRunState(_ r: inout ByteReader) throws -> RunState {
+    /// (Format 3 writes the section even without counters: `allowEmpty`.)
+    static func readRunState(_ r: inout ByteReader, allowEmpty: Bool = false) throws -> RunState {
         func bad(_ m: String) -> IBTPOError { IBTPOError(.badCheckpoint, m) }
         let n = try r.u32()
-        guard n >= 1 && n <= UInt32(maxRunStateEntries) else {
-            throw bad("run-state entry count \(n) is out of range (1...\(maxRunStateEntries))")
+        let least: UInt32 = allowEmpty ? 0 : 1
+        guard n >= least && n <= UInt32(maxRunStateEntries) else {
+            throw bad("run-state entry count \(n) is out of range (\(least)...\(maxRunStateEntries))")
         }
         var s = RunState()
         var previous: [UInt8]? = nil

@@ -1,19 +1,21 @@
 import Glibc
 
-/// The checkpoint file format, version 1 or 2 (all integers little-endian):
+/// The checkpoint file format, version 1, 2 or 3 (all integers little-endian):
 ///
 ///     offset  size  field
 ///     0       8     magic "IBTPOCKP"
-///     8       4     u32 format version (1, or 2 with a run-state section)
+///     8       4     u32 format version (1; 2 with a run-state section; 3 with an extension
+///                   block and a run-state section)
 ///     12      4     u32 library major version that wrote it
 ///     16      ...   config: 9 × i64 (vocab, d_model, n_layers, n_heads, n_kv_heads, d_ff,
 ///                   max_seq, tie_embeddings, reserved=0), 2 × f32 (rope_theta, norm_eps)
 ///             8     u64 optimiser step
 ///             32    4 × u64 RNG state (xoshiro256**)
 ///             4     u32 tensor count K
+///             ...   format 3 only: the extension block (Checkpoint+Extension.swift)
 ///             K ×   tensor record: u32 name length, name (UTF-8), u32 rank, rank × i64 dims,
 ///                   u64 element count, then count × f32 data
-///             ...   format 2 only: the run-state section (Checkpoint+RunState.swift)
+///             ...   formats 2 and 3: the run-state section (Checkpoint+RunState.swift)
 ///             4     u32 CRC-32 (IEEE, reflected, as zlib) of every byte before it
 ///
 /// Tensors are the model parameters under their `ParamLayout` names, then the AdamW
@@ -32,21 +34,27 @@ public enum Checkpoint {
         public var config: ModelConfig
         public var step: UInt64
         public var rng: Rng
-        /// 1, or 2 when a run-state section follows the tensors.
+        /// 1, 2 when a run-state section follows the tensors, 3 with an extension block.
         public var version: UInt32 = 1
+        /// Named assets of a format-3 file (the tokenizer, the chat template).
+        public var assets: [String: [UInt8]] = [:]
+        /// Bytes of the extension block, its length field included (0 before format 3).
+        public var extensionSize = 0
     }
 
     /// Serialises the trainer's model, optimiser state, step and RNG, and `runState` when it
     /// has counters (format 2; otherwise format 1, byte for byte what earlier versions wrote).
+    /// A model with an extended config or a trainer with assets is written as format 3.
     /// Precondition: every counter name satisfies `isValidRunStateName` and there are at most
     /// `maxRunStateEntries` (`save(_:path:runState:)` checks this and throws instead).
     public static func encode(_ t: Trainer, runState: RunState = RunState()) -> [UInt8] {
-        let withState = !runState.counters.isEmpty
+        let c = t.model.config
+        let extended = c.isExtended || !t.assets.isEmpty
+        let withState = !runState.counters.isEmpty || extended
         var w = ByteWriter()
         w.bytes(magic)
-        w.u32(withState ? runStateFormatVersion : formatVersion)
+        w.u32(extended ? extendedFormatVersion : withState ? runStateFormatVersion : formatVersion)
         w.u32(LibraryVersion.major)
-        let c = t.model.config
         for v in [c.vocab, c.dModel, c.nLayers, c.nHeads, c.nKVHeads, c.dFF, c.maxSeq, c.tieEmbeddings ? 1 : 0, 0] {
             w.i64(Int64(v))
         }
@@ -55,6 +63,7 @@ public enum Checkpoint {
         w.u64(t.rng.s.0); w.u64(t.rng.s.1); w.u64(t.rng.s.2); w.u64(t.rng.s.3)
         let tensors = t.model.layout.tensors
         w.u32(UInt32(tensors.count * 3))
+        if extended { writeExtension(c, assets: t.assets, to: &w) }
         for (prefix, base) in [("", t.model.params), ("adam.m.", t.model.adamM), ("adam.v.", t.model.adamV)] {
             for ten in tensors {
                 w.string(prefix + ten.name)
@@ -76,8 +85,7 @@ public enum Checkpoint {
     public static func readHeader(path: String) throws -> Header {
         let f = try RegularFile.open(path)
         defer { f.close() }
-        var head = [UInt8](repeating: 0, count: min(f.size, headerSize))
-        try head.withUnsafeMutableBytes { try f.read(into: $0.baseAddress!, count: $0.count, at: 0) }
+        let head = try readHead(f)
         return try head.withUnsafeBytes { raw in
             let h = try parseHeader(raw, fileSize: f.size, path: path)
             try checkSize(h, fileSize: f.size, path: path)
@@ -93,6 +101,11 @@ public enum Checkpoint {
     public static func save(_ t: Trainer, path: String, runState: RunState = RunState()) throws {
         guard runState.counters.count <= maxRunStateEntries, runState.counters.keys.allSatisfy(isValidRunStateName) else {
             throw IBTPOError(.invalidArgument, "\(path): run state needs at most \(maxRunStateEntries) counters named [a-z0-9_.]{1,64}")
+        }
+        guard t.assets.count <= maxAssets, t.assets.keys.allSatisfy(isValidRunStateName),
+              t.assets.values.reduce(0, { $0 + $1.count + 80 }) + 4096 <= maxExtensionBytes else {
+            throw IBTPOError(.invalidArgument, "\(path): a checkpoint holds at most \(maxAssets) assets named [a-z0-9_.]{1,64}, "
+                + "\(maxExtensionBytes >> 20) MiB in all")
         }
         try checkSavable(t, path: path)
         try FileIO.writeAtomically(path, encode(t, runState: runState))
@@ -129,8 +142,7 @@ public enum Checkpoint {
     public static func load(_ t: Trainer, path: String) throws -> RunState {
         let f = try RegularFile.open(path)
         defer { f.close() }
-        var head = [UInt8](repeating: 0, count: min(f.size, headerSize))
-        try head.withUnsafeMutableBytes { try f.read(into: $0.baseAddress!, count: $0.count, at: 0) }
+        let head = try readHead(f)
         let h = try head.withUnsafeBytes { try parseHeader($0, fileSize: f.size, path: path) }
         try checkSize(h, fileSize: f.size, path: path)
         try checkConfig(h.config, t, path: path)
@@ -165,7 +177,25 @@ public enum Checkpoint {
         }
         t.step = Int(h.step)
         t.rng = h.rng
+        t.assets = h.assets
         return state
+    }
+
+    /// The first bytes of `f` that `parseHeader` needs: the fixed header, and for format 3
+    /// the extension block (when its declared length fits the file; otherwise only what is
+    /// there, and `parseHeader` reports the truncation).
+    static func readHead(_ f: RegularFile) throws -> [UInt8] {
+        var head = [UInt8](repeating: 0, count: min(f.size, headerSize + 4))
+        try head.withUnsafeMutableBytes { if let b = $0.baseAddress { try f.read(into: b, count: $0.count, at: 0) } }
+        guard head.count == headerSize + 4 else { return head }
+        let version = head.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian }
+        let length = head.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: headerSize, as: UInt32.self).littleEndian) }
+        guard version == extendedFormatVersion, length <= maxExtensionBytes, headerSize + 4 + length <= f.size else {
+            return head
+        }
+        var all = [UInt8](repeating: 0, count: headerSize + 4 + length)
+        try all.withUnsafeMutableBytes { if let b = $0.baseAddress { try f.read(into: b, count: $0.count, at: 0) } }
+        return all
     }
 
     static func checkConfig(_ c: ModelConfig, _ t: Trainer, path: String) throws {

@@ -26,6 +26,10 @@ public final class Trainer {
     /// after repeated skips watch `StepStats.skippedSteps` / `RLStepMetrics.skippedSteps`.
     public internal(set) var skippedSteps = 0
     public var rng: Rng
+    /// Named byte blobs saved with (and restored from) a checkpoint, such as a pretrained
+    /// model's "tokenizer.json" and "chat_template"; names match [a-z0-9_.]{1,64}, at most
+    /// `Checkpoint.maxAssets`. Empty for the models libibtpo initialises.
+    public var assets: [String: [UInt8]] = [:]
     var rolloutSampler: RolloutSampler?
 
     /// The arena a config needs, without allocating it.
