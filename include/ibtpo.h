@@ -569,6 +569,54 @@ ibtpo_status ibtpo_trainer_save(ibtpo_trainer *trainer, const char *path);
  *  Every error message names the path. */
 ibtpo_status ibtpo_trainer_load(ibtpo_trainer *trainer, const char *path);
 
+/* ---- Pretrained models -------------------------------------------------------------- */
+
+/** Creates a trainer whose model is a pretrained one: `path` names a GGUF file (architectures
+ *  llama and qwen2, any tensor type of docs/model-formats.md, dequantised to float32) or a
+ *  checkpoint of a pretrained model (which names the file it started from and restores its
+ *  weights, moments, step and RNG). The model config (sizes, head_dim, biases, RoPE) comes
+ *  from the file: cfg->model is ignored except cfg->model.max_seq, which caps the context
+ *  (the RoPE tables and the KV cache are sized by it; cfg->seq must fit in it). The rest of
+ *  cfg (batch, seq, optimiser, rollout slots) applies as for ibtpo_trainer_create.
+ *  chat = 1 renders task prompts through the model's chat template (ChatML or Llama 3;
+ *  IBTPO_ERR_NOT_SUPPORTED naming any other), with `system` as the system message (NULL:
+ *  the template's default); chat = 0 uses raw prompt text. BOS is added when the model's
+ *  tokenizer asks for it. Errors name the file, tensor or field; *out is NULL on failure. */
+ibtpo_status ibtpo_trainer_create_from_model(const char *path, const ibtpo_trainer_config *cfg, int32_t chat,
+                                             const char *system, ibtpo_trainer **out);
+
+/** Encodes `len` bytes of UTF-8 `text` with the trainer's own tokenizer, as Hugging Face's
+ *  tokenizer(text, add_special_tokens=False).input_ids does: special tokens written in the
+ *  text are recognised, no BOS is added. (For a model libibtpo initialised this is the byte
+ *  tokenizer.) Buffer contract as ibtpo_tokenize: *out_len is always the count needed;
+ *  IBTPO_ERR_INVALID_ARGUMENT and nothing written if it exceeds capacity. Invalid UTF-8 is
+ *  IBTPO_ERR_BAD_DATA. */
+ibtpo_status ibtpo_trainer_tokenize(ibtpo_trainer *trainer, const char *text, int64_t len, int32_t *out,
+                                    int64_t capacity, int64_t *out_len);
+
+/** Decodes `n` tokens with the trainer's tokenizer into bytes (special tokens dropped), NUL-
+ *  terminated, with ibtpo_detokenize's buffer contract. A token outside the vocabulary is
+ *  IBTPO_ERR_INVALID_ARGUMENT. */
+ibtpo_status ibtpo_trainer_detokenize(ibtpo_trainer *trainer, const int32_t *tokens, int64_t n, char *out,
+                                      int64_t capacity, int64_t *out_len);
+
+/** Renders `n` messages (roles[i], contents[i]: NUL-terminated UTF-8, e.g. "system", "user",
+ *  "assistant") through the trainer's chat template, followed by an assistant header when
+ *  add_generation_prompt is 1. Buffer contract as ibtpo_detokenize. IBTPO_ERR_NOT_SUPPORTED
+ *  when the model has no template of a recognised family (ibtpo_trainer_chat_template gives
+ *  its source, for a Jinja engine). */
+ibtpo_status ibtpo_trainer_apply_chat_template(ibtpo_trainer *trainer, const char *const *roles,
+                                               const char *const *contents, int64_t n, int32_t add_generation_prompt,
+                                               char *out, int64_t capacity, int64_t *out_len);
+
+/** The Jinja source of the model's chat template (empty when it has none), NUL-terminated,
+ *  with ibtpo_detokenize's buffer contract. */
+ibtpo_status ibtpo_trainer_chat_template(ibtpo_trainer *trainer, char *out, int64_t capacity, int64_t *out_len);
+
+/** The tokenizer's vocabulary size and BOS, EOS and PAD ids (any pointer may be NULL). */
+ibtpo_status ibtpo_trainer_special_tokens(ibtpo_trainer *trainer, int64_t *out_vocab, int32_t *out_bos,
+                                          int32_t *out_eos, int32_t *out_pad);
+
 /* ---- Kernels ----------------------------------------------------------------------- */
 
 /** Static, NUL-terminated name of the sgemm micro-kernel the library uses on this CPU,

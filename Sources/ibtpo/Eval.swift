@@ -51,26 +51,24 @@ struct Eval: ParsableCommand {
     @OptionGroup var opts: ModelOptions
     @OptionGroup var taskOpts: TaskOptions
     @OptionGroup var evalOpts: EvalOptions
-    @Option(help: "Checkpoint to evaluate.") var checkpoint: String
+    @Option(help: "Checkpoint to evaluate (or give --model with a pretrained model).") var checkpoint: String?
     @Option(help: seqHelp) var seq: Int = 0
     @Flag(help: printConfigHelp) var printConfig = false
 
     func run() throws {
         try reportingErrors {
-            let header = try Checkpoint.readHeader(path: checkpoint)
-            try opts.check(checkpoint: checkpoint, model: header.config)
             guard seq >= 0 else { throw ValidationError("--seq must be ≥ 0") }
+            let model = try opts.checkpointOrPretrainedConfig(checkpoint, context: seq > 0 ? seq : 512)
             var cfg = APIDefaults.trainer
-            cfg.model = header.config
-            cfg.batch = 1; cfg.seq = seq > 0 ? min(seq, header.config.maxSeq) : header.config.maxSeq; cfg.threads = opts.threads
+            cfg.model = model
+            cfg.batch = 1; cfg.seq = seq > 0 ? min(seq, model.maxSeq) : model.maxSeq; cfg.threads = opts.threads
             if printConfig {
                 printFields(ConfigFields.model(cfg.model) + ConfigFields.trainer(cfg) + evalOpts.fields(maxNew: cfg.seq - 2))
                 return
             }
-            let trainer = try Trainer(cfg)
-            try Checkpoint.load(trainer, path: checkpoint)
+            let trainer = try opts.makeTrainer(cfg, checkpoint: checkpoint)
             let task = try taskOpts.load(maxTokens: cfg.seq)
-            print("checkpoint \(checkpoint): step \(trainer.step), \(ParamLayout(cfg.model).parameterCount) parameters")
+            print("\(checkpoint.map { "checkpoint \($0)" } ?? "model \(opts.model ?? "")"): step \(trainer.step), \(ParamLayout(cfg.model).parameterCount) parameters")
             try evalOpts.run(trainer, task: task, maxNew: cfg.seq - 2)
         }
     }

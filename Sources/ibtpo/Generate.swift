@@ -9,7 +9,7 @@ struct Generate: ParsableCommand {
         abstract: "Complete a prompt with a pretrained GGUF model (llama architecture, gpt2-style BPE).")
     @Option(help: "A GGUF model file (llama architecture).") var model: String
     @Option(help: "The prompt text.") var prompt: String
-    @Flag(help: "Wrap the prompt in the model's ChatML chat template (system, user, assistant turns).") var chat = false
+    @Flag(help: "Wrap the prompt in the model's chat template (ChatML or Llama 3: system, user, assistant turns).") var chat = false
     @Option(help: "System prompt for --chat (default: the template's own, if it has one).") var system: String?
     @Option(name: .customLong("max-new"), help: "Most new tokens.") var maxNew: Int = 64
     @Option(help: "Sampling temperature; 0 = greedy.") var temperature: Double = 0
@@ -26,16 +26,11 @@ struct Generate: ParsableCommand {
             let tok = try BPETokenizer(gguf: g)
             var text = prompt
             if chat {
-                let template = g.metadata["tokenizer.chat_template"]?.string ?? ""
-                guard template.contains("<|im_start|>") else {
-                    throw IBTPOError(.notSupported, "\(model): the chat template is not ChatML "
-                        + "(only ChatML is recognised yet); run without --chat for a raw prompt")
+                guard let src = g.metadata["tokenizer.chat_template"]?.string else {
+                    throw IBTPOError(.badData, "\(model): the model has no chat template; run without --chat for a raw prompt")
                 }
-                let defaultSystem = template.contains("You are a helpful AI assistant named SmolLM, trained by Hugging Face")
-                    ? "You are a helpful AI assistant named SmolLM, trained by Hugging Face" : nil
-                var t = ""
-                if let s = system ?? defaultSystem { t += "<|im_start|>system\n\(s)<|im_end|>\n" }
-                text = t + "<|im_start|>user\n\(prompt)<|im_end|>\n<|im_start|>assistant\n"
+                do { text = try ChatTemplate(source: src).render(user: prompt, system: system) }
+                catch let e as IBTPOError { throw IBTPOError(e.status, "\(model): \(e.message)") }
             }
             let ids = tok.encode(text)
             guard !ids.isEmpty else { throw IBTPOError(.invalidArgument, "the prompt is empty") }
@@ -55,7 +50,7 @@ struct Generate: ParsableCommand {
             let probs = UnsafeMutablePointer<Float>.allocate(capacity: cfg.vocab); defer { probs.deallocate() }
             let order = UnsafeMutablePointer<Int32>.allocate(capacity: cfg.vocab); defer { order.deallocate() }
             var stops: Set<Int32> = [tok.eos]
-            for s in ["<|im_end|>", "<|endoftext|>"] {
+            for s in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>"] {
                 let e = tok.encode(s)
                 if e.count == 1 { stops.insert(e[0]) }
             }

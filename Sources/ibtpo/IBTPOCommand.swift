@@ -47,10 +47,15 @@ struct ConfigOptions: ParsableArguments {
 
 /// Options shared by commands that build a model or read a checkpoint.
 struct ModelOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Model preset: tiny or small (default: tiny, the C API's default model). A command that "
-                               + "reads a checkpoint takes the checkpoint's model; a different --model is an error there.",
+    @Option(help: ArgumentHelp("Model preset (tiny or small; default: tiny, the C API's default model), or a pretrained "
+                               + "model: a GGUF file or a checkpoint of a pretrained model. A command that reads a "
+                               + "checkpoint takes the checkpoint's model; a different preset is an error there.",
                                valueName: "model"))
     var model: String?
+    @Flag(help: "Render task prompts through the pretrained model's chat template (ChatML or Llama 3).")
+    var chat = false
+    @Option(help: "System message of --chat prompts (default: the template's own, if it has one).")
+    var system: String?
     @Option(help: "Worker threads, 1...64 (explicit; BLIS runs single-threaded inside each).")
     var threads: Int = APIDefaults.trainer.threads
     @Option(help: "Random seed.") var seed: UInt64 = APIDefaults.trainer.seed
@@ -60,7 +65,9 @@ struct ModelOptions: ParsableArguments {
     /// The preset's name (the C default model's when --model is not given).
     var modelName: String { model ?? ModelOptions.presets.first { $0.config == APIDefaults.model }?.name ?? "tiny" }
 
-    func modelConfig() throws -> ModelConfig {
+    /// The preset's config, or the pretrained model's (context capped at `maxSeq`).
+    func modelConfig(maxSeq: Int? = nil) throws -> ModelConfig {
+        if let p = try openPretrained(maxSeq: maxSeq) { return p.config }
         guard let p = ModelOptions.presets.first(where: { $0.name == modelName }) else {
             throw ValidationError("unknown model preset '\(modelName)' (expected tiny or small)")
         }

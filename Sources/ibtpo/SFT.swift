@@ -34,8 +34,12 @@ struct SFT: ParsableCommand {
         guard steps >= 1 else { throw ValidationError("--steps must be ≥ 1") }
         guard seq >= 0 else { throw ValidationError("--seq must be ≥ 0") }
         var cfg = APIDefaults.trainer
-        cfg.model = try opts.modelConfig()
-        cfg.model.maxSeq = max(cfg.model.maxSeq, seq)
+        if opts.pretrainedPath != nil {
+            cfg.model = try opts.modelConfig(maxSeq: seq > 0 ? seq : 512)
+        } else {
+            cfg.model = try opts.modelConfig()
+            cfg.model.maxSeq = max(cfg.model.maxSeq, seq)
+        }
         cfg.batch = batch; cfg.seq = seq > 0 ? seq : cfg.model.maxSeq; cfg.threads = opts.threads; cfg.seed = opts.seed
         cfg.lr = lr; cfg.minLR = lr / 10; cfg.warmup = max(1, steps / 20); cfg.totalSteps = steps
         return cfg
@@ -56,12 +60,9 @@ struct SFT: ParsableCommand {
             print("memory plan: \(formatBytes(plan.totalBytes)) in one arena")
             guard checkpointEvery >= 0, stopAfter >= 0 else { throw ValidationError("--checkpoint-every and --stop-after must be ≥ 0") }
             try OutputPaths.prepare([(out, "--out")])
-            let trainer = try Trainer(cfg)
-            if let initFrom {
-                try Checkpoint.load(trainer, path: initFrom)
-                print("loaded \(initFrom) (step \(trainer.step))")
-            }
-            var batcher = SFTBatcher(task: task, seed: opts.seed)
+            let trainer = try opts.makeTrainer(cfg, checkpoint: initFrom)
+            if let initFrom { print("loaded \(initFrom) (step \(trainer.step))") }
+            var batcher = SFTBatcher(task: task, seed: opts.seed, for: trainer)
             var first = 0
             var lossEMA: Double = 0
             if let resume {

@@ -7,7 +7,8 @@ struct Sample: ParsableCommand {
     @OptionGroup var configOpts: ConfigOptions
     @OptionGroup var opts: ModelOptions
     @OptionGroup var taskOpts: TaskOptions
-    @Option(help: "Checkpoint to sample from.") var checkpoint: String
+    @Option(help: "Checkpoint to sample from (or give --model with a pretrained model).") var checkpoint: String?
+    @Option(help: "Context of a pretrained --model without a checkpoint (prompt + completion tokens).") var context: Int = 512
     @Option(help: "Number of problems.") var count: Int = 4
     @Option(help: "Samples per problem.") var samples: Int = 4
     @Option(help: "Split to draw problems from: train or test.") var split: String = "test"
@@ -20,10 +21,8 @@ struct Sample: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard let sp = Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
-            let header = try Checkpoint.readHeader(path: checkpoint)
-            try opts.check(checkpoint: checkpoint, model: header.config)
             var cfg = APIDefaults.trainer
-            cfg.model = header.config
+            cfg.model = try opts.checkpointOrPretrainedConfig(checkpoint, context: context)
             cfg.batch = 1; cfg.seq = 2; cfg.threads = opts.threads
             cfg.rolloutSlots = max(1, min(64, count * samples))
             if let tree {
@@ -31,8 +30,7 @@ struct Sample: ParsableCommand {
                 guard v.count == 4, v.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--tree expects B0,L,K,B") }
                 cfg.rolloutSlots = count * (v[0] + (v[1] - 1) * v[2] * v[3])
             }
-            let trainer = try Trainer(cfg)
-            try Checkpoint.load(trainer, path: checkpoint)
+            let trainer = try opts.makeTrainer(cfg, checkpoint: checkpoint)
             let task = try taskOpts.load(maxTokens: cfg.model.maxSeq)
             let tok = trainer.tokenizer
             let problems = (0..<count).map { task.problem(split: sp, index: $0) }
@@ -41,7 +39,7 @@ struct Sample: ParsableCommand {
                 try printTrees(trainer, task: task, problems: problems, shape: tree, params: params)
                 return
             }
-            let outs = try trainer.sampler().generate(prompts: problems.map { [tok.bos] + tok.encode($0.prompt) },
+            let outs = try trainer.sampler().generate(prompts: problems.map { trainer.promptTokens($0.prompt) },
                                                       samplesPerPrompt: samples, params: params, seed: opts.seed)
             for (p, problem) in problems.enumerated() {
                 print("=== problem \(p) (\(split)): \(problem.prompt.split(separator: "\n").joined(separator: " / "))")
@@ -70,7 +68,7 @@ struct Sample: ParsableCommand {
         guard let decoder = trainer.model.decoder else { throw ValidationError("no decoder") }
         let tok = trainer.tokenizer
         let rl = APIDefaults.rl.rl
-        let batch = try TreeSampler.sample(decoder: decoder, prompts: problems.map { [tok.bos] + tok.encode($0.prompt) },
+        let batch = try TreeSampler.sample(decoder: decoder, prompts: problems.map { trainer.promptTokens($0.prompt) },
                                            delimiter: tok.encode(task.stepDelimiter), tree: tc, scoring: rl.ibScore, sampling: params,
                                            seed: opts.seed) { p, c in Double(task.reward(for: problems[p], completion: tok.decode(c))) }
         for (p, t) in batch.trees.enumerated() {

@@ -13,7 +13,7 @@ struct Score: ParsableCommand {
     @OptionGroup var configOpts: ConfigOptions
     @OptionGroup var opts: ModelOptions
     @OptionGroup var taskOpts: TaskOptions
-    @Option(help: "Checkpoint to score with.") var checkpoint: String
+    @Option(help: "Checkpoint to score with (or give --model with a pretrained model).") var checkpoint: String?
     @Option(help: "A prompt (use with --completion; \\n is a newline).") var prompt: String?
     @Option(help: "The completion to score after --prompt.") var completion: String?
     @Option(help: "Problems of the task to score (reference solutions).") var count: Int = 4
@@ -25,13 +25,11 @@ struct Score: ParsableCommand {
             guard let sp = Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
             guard (prompt == nil) == (completion == nil) else { throw ValidationError("give both --prompt and --completion") }
             guard count >= 1 else { throw ValidationError("--count must be ≥ 1") }
-            let header = try Checkpoint.readHeader(path: checkpoint)
-            try opts.check(checkpoint: checkpoint, model: header.config)
+            let model = try opts.checkpointOrPretrainedConfig(checkpoint, context: 512)
             var cfg = APIDefaults.trainer
-            cfg.model = header.config
-            cfg.batch = 8; cfg.seq = header.config.maxSeq; cfg.threads = opts.threads; cfg.rolloutSlots = 0
-            let trainer = try Trainer(cfg)
-            try Checkpoint.load(trainer, path: checkpoint)
+            cfg.model = model
+            cfg.batch = 8; cfg.seq = model.maxSeq; cfg.threads = opts.threads; cfg.rolloutSlots = 0
+            let trainer = try opts.makeTrainer(cfg, checkpoint: checkpoint)
             var pairs: [(String, String)] = []
             if let prompt, let completion {
                 pairs = [(unescape(prompt), unescape(completion))]
@@ -41,7 +39,7 @@ struct Score: ParsableCommand {
             }
             let tok = trainer.tokenizer
             for (i, (p, c)) in pairs.enumerated() {
-                let pt = [tok.bos] + tok.encode(p), ct = tok.encode(c) + [tok.eos]
+                let pt = trainer.promptTokens(p), ct = tok.encode(c) + [tok.eos]
                 let seq = pt + ct
                 guard seq.count <= cfg.model.maxSeq else {
                     throw IBTPOError(.badData, "pair \(i) has \(seq.count) tokens, more than max_seq \(cfg.model.maxSeq)")

@@ -126,19 +126,21 @@ struct Train: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let header = try initFrom.map { try Checkpoint.readHeader(path: $0) }
-            if let initFrom, let header { try opts.check(checkpoint: initFrom, model: header.config) }
-            let (rc, cfg) = try configs(model: header?.config)
+            if let initFrom, let header, opts.pretrainedPath == nil { try opts.check(checkpoint: initFrom, model: header.config) }
+            let pretrained = header == nil ? try opts.openPretrained(maxSeq: seq > 0 ? seq : 512) : nil
+            let (rc, cfg) = try configs(model: header?.config ?? pretrained?.config)
             if printConfig {
                 printFields((header == nil ? [] : ConfigFields.model(cfg.model)) + ConfigFields.trainer(cfg) + ConfigFields.rl(rc)
                     + evalOpts.fields(maxNew: rc.sampling.maxNewTokens))
                 return
             }
-            guard let initFrom else { throw ValidationError("give the SFT checkpoint to start from: --init-from FILE") }
+            guard initFrom != nil || pretrained != nil else {
+                throw ValidationError("give the SFT checkpoint to start from (--init-from FILE) or a pretrained --model")
+            }
             try OutputPaths.prepare([(out, "--out")] + (log.map { [($0, "--log")] } ?? []))
             let T = cfg.seq, prompts = promptsPerStep
             let task = try taskOpts.load(maxTokens: T)
-            let trainer = try Trainer(cfg)
-            try Checkpoint.load(trainer, path: initFrom)
+            let trainer = try opts.makeTrainer(cfg, checkpoint: initFrom)
             let rl = try RLTrainer(trainer: trainer, task: task, config: rc)
             var generated = 0
             if let resume {

@@ -20,7 +20,7 @@ public func ibtpo_trainer_step_sft(_ trainer: OpaquePointer?, _ task: OpaquePoin
         // the SFT order where it was. (`fill` sets the pass shape only once every row fits;
         // `supervisedStep` restores it, also when it throws.)
         var batcher = h.sft.flatMap { $0.task === th ? $0.batcher : nil }
-            ?? SFTBatcher(task: th.task, seed: h.trainer.config.seed ^ 0x5F7_0DE7)
+            ?? SFTBatcher(task: th.task, seed: h.trainer.config.seed ^ 0x5F7_0DE7, for: h.trainer)
         _ = try batcher.fill(h.trainer.model)
         let stats = try h.trainer.supervisedStep()
         if stats.tokens == 0 { h.warnNothingToLearn() }
@@ -53,7 +53,8 @@ public func ibtpo_trainer_evaluate(_ trainer: OpaquePointer?, _ task: OpaquePoin
         try checkStructSize(e.struct_size, MemoryLayout<ibtpo_eval_config>.size, "ibtpo_eval_config")
         try checkStructSize(e.sampling.struct_size, MemoryLayout<ibtpo_sampling_config>.size, "ibtpo_eval_config.sampling")
         try checkStructSize(out.pointee.struct_size, MemoryLayout<ibtpo_eval_result>.size, "ibtpo_eval_result", output: true)
-        let sampling = try SamplingParams(c: e.sampling, vocab: h.trainer.config.model.vocab, name: "cfg.sampling")
+        let sampling = try SamplingParams(c: e.sampling, vocab: h.trainer.config.model.vocab, name: "cfg.sampling",
+                                        eos: h.trainer.tokenizer.eos)
         guard e.count >= 1 && e.count <= 1 << 20 else { throw invalid("cfg.count must be in 1...1048576 (got \(e.count))") }
         guard e.k >= 0 && e.k <= 1024 else { throw invalid("cfg.k must be in 0...1024 (got \(e.k))") }
         guard h.trainer.config.rolloutSlots > 0 else { throw invalid("the trainer has no sampler (rollout_slots = 0)") }

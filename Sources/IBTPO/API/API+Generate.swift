@@ -2,7 +2,8 @@ import CIBTPO
 
 extension SamplingParams {
     /// From the C struct (struct_size checked by the caller for embedded copies).
-    init(c s: ibtpo_sampling_config, vocab: Int, name: String = "sampling") throws {
+    /// `eos` is the id stop_at_eos stops at (the trainer's tokenizer's EOS).
+    init(c s: ibtpo_sampling_config, vocab: Int, name: String = "sampling", eos eosID: Int32 = ByteTokenizer().eos) throws {
         guard s.stop_at_eos == 0 || s.stop_at_eos == 1 else {
             throw invalid("\(name).stop_at_eos must be 0 or 1 (got \(s.stop_at_eos))")
         }
@@ -10,7 +11,7 @@ extension SamplingParams {
             throw invalid("\(name).top_k must be in 0...vocab (\(vocab)) (got \(s.top_k))")
         }
         self.init(temperature: s.temperature, topK: Int(s.top_k), topP: s.top_p, maxNewTokens: Int(s.max_new_tokens),
-                  eos: s.stop_at_eos == 1 ? ByteTokenizer().eos : nil)
+                  eos: s.stop_at_eos == 1 ? eosID : nil)
         do { try validate() } catch let e as IBTPOError { throw invalid("\(name).\(e.message)") }
     }
 
@@ -46,7 +47,7 @@ public func ibtpo_trainer_generate(_ trainer: OpaquePointer?, _ prompt: UnsafePo
             throw invalid("prompt_len must be in 1...\(maxSeq - 1) (max_seq \(maxSeq)) (got \(promptLen))")
         }
         guard n >= 1 && n <= 1 << 16 else { throw invalid("n must be in 1...65536 (got \(n))") }
-        let params = try SamplingParams(c: cfg.pointee, vocab: V, name: "cfg")
+        let params = try SamplingParams(c: cfg.pointee, vocab: V, name: "cfg", eos: h.trainer.tokenizer.eos)
         guard Int64(params.maxNewTokens) * n <= 1 << 28 else { throw invalid("n × max_new_tokens is too large") }
         let p = (0..<Int(promptLen)).map { prompt[$0] }
         for (i, tok) in p.enumerated() where tok < 0 || Int(tok) >= V {

@@ -3,7 +3,7 @@ import Glibc
 
 extension RLTrainerConfig {
     /// From the C struct; every enum and flag is checked and named in errors.
-    init(c r: ibtpo_rl_config, vocab: Int) throws {
+    init(c r: ibtpo_rl_config, vocab: Int, eos: Int32 = ByteTokenizer().eos) throws {
         try checkStructSize(r.struct_size, MemoryLayout<ibtpo_rl_config>.size, "ibtpo_rl_config")
         try checkStructSize(r.sampling.struct_size, MemoryLayout<ibtpo_sampling_config>.size, "ibtpo_rl_config.sampling")
         self.init()
@@ -30,7 +30,7 @@ extension RLTrainerConfig {
         rl.epochs = Int(r.epochs); rl.minibatches = Int(r.minibatches)
         guard r.probe_every >= 0 else { throw invalid("probe_every must be >= 0 (got \(r.probe_every))") }
         probeEvery = Int(r.probe_every)
-        sampling = try SamplingParams(c: r.sampling, vocab: vocab, name: "sampling")
+        sampling = try SamplingParams(c: r.sampling, vocab: vocab, name: "sampling", eos: eos)
         guard sampling.eos != nil else { throw invalid("sampling.stop_at_eos must be 1 for RL (responses end at EOS)") }
         guard r.lr.isFinite && r.lr > 0 && r.lr < 1 else { throw invalid("lr must be in (0, 1) (got \(r.lr))") }
         schedule = LRSchedule(lr: r.lr, minLR: r.lr)
@@ -99,7 +99,7 @@ public func ibtpo_trainer_rl_begin(_ trainer: OpaquePointer?, _ task: OpaquePoin
         let th = try TaskHandle.require(task)
         guard let cfg else { throw invalid("cfg is NULL") }
         let t = h.trainer
-        let config = try RLTrainerConfig(c: cfg.pointee, vocab: t.config.model.vocab)
+        let config = try RLTrainerConfig(c: cfg.pointee, vocab: t.config.model.vocab, eos: t.tokenizer.eos)
         guard config.sampling.maxNewTokens + 1 < t.config.seq else {
             throw invalid("sampling.max_new_tokens (\(config.sampling.maxNewTokens)) must leave room for the prompt in the "
                 + "trainer's seq (\(t.config.seq)); raise seq (up to max_seq \(t.config.model.maxSeq)) or lower max_new_tokens")

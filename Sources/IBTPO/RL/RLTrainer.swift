@@ -216,7 +216,7 @@ public final class RLTrainer {
         let tok = trainer.tokenizer
         var m = RLStepMetrics()
         let problems = (0..<config.promptsPerStep).map { task.problem(split: .train, index: cursor + $0) }
-        let prompts = problems.map { [tok.bos] + tok.encode($0.prompt) }
+        let prompts = problems.map { trainer.promptTokens($0.prompt) }
         let delimiter = tok.encode(task.stepDelimiter)
         // Every row must fit `seq` whatever the sampler produces: check before sampling.
         let T = model.shape.seq, maxNew = config.sampling.maxNewTokens
@@ -226,7 +226,7 @@ public final class RLTrainer {
                 + "raise seq or lower max_new_tokens")
         }
         let rewardFn: (Int, [Int32]) throws -> Double = { [task, rewardFunction] p, c in
-            if let f = rewardFunction { return try f(problems[p], ByteTokenizer.bytes(c)) }
+            if let f = rewardFunction { return try f(problems[p], tok.bytes(c)) }
             let text = tok.decode(c)
             return Double(task.reward(for: problems[p], completion: text))
         }

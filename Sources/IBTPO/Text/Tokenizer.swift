@@ -1,5 +1,5 @@
-/// Maps text to token ids and back. A BPE tokenizer can implement this later; the model
-/// only needs `vocabSize` and the three special ids.
+/// Maps text to token ids and back: `ByteTokenizer` for the models libibtpo initialises,
+/// `BPETokenizer` for pretrained ones. The model only needs `vocabSize` and the special ids.
 public protocol Tokenizer {
     var vocabSize: Int { get }
     var bos: Int32 { get }
@@ -9,6 +9,14 @@ public protocol Tokenizer {
     func encode(_ text: String) -> [Int32]
     /// Text of `tokens`; special tokens are dropped and invalid UTF-8 is replaced by U+FFFD.
     func decode(_ tokens: [Int32]) -> String
+    /// The bytes `tokens` stand for, special tokens dropped (what a reward function reads).
+    func bytes(_ tokens: [Int32]) -> [UInt8]
+}
+
+extension Tokenizer {
+    /// Default: the UTF-8 of `decode` (a tokenizer whose tokens can split a character
+    /// should override it to give the raw bytes).
+    public func bytes(_ tokens: [Int32]) -> [UInt8] { Array(decode(tokens).utf8) }
 }
 
 /// Byte-level tokenizer: ids 0–255 are the UTF-8 bytes, then the special tokens
@@ -25,6 +33,7 @@ public struct ByteTokenizer: Tokenizer, Sendable {
 
     /// The byte tokens of `tokens` (special tokens dropped), as raw bytes.
     public static func bytes(_ tokens: [Int32]) -> [UInt8] { tokens.compactMap { $0 >= 0 && $0 < 256 ? UInt8($0) : nil } }
+    public func bytes(_ tokens: [Int32]) -> [UInt8] { ByteTokenizer.bytes(tokens) }
 
     public func decode(_ tokens: [Int32]) -> String {
         let bytes = tokens.compactMap { $0 >= 0 && $0 < 256 ? UInt8($0) : nil }

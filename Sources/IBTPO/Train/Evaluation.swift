@@ -27,7 +27,7 @@ extension Trainer {
 
     /// Evaluates the first `count` problems of `split`: greedy accuracy, and when k > 0,
     /// avg@k and pass@k with `sampling` (temperature, top-k, top-p). Prompts are encoded as
-    /// [BOS] prompt; completions end at EOS or `sampling.maxNewTokens`. Randomness comes
+    /// prompt (`promptTokens`: [BOS] prompt for the built-in models); completions end at EOS or `sampling.maxNewTokens`. Randomness comes
     /// only from `seed` (the trainer's RNG is untouched), so results are reproducible.
     /// Parameters and optimiser state are not modified. `reward` (problem, completion bytes
     /// with special tokens removed) replaces the task's verifier when given; its errors propagate. `progress(done, total)`
@@ -38,7 +38,7 @@ extension Trainer {
                          reward: ((Problem, [UInt8]) throws -> Double)? = nil,
                          progress: ((Int, Int) -> Bool)? = nil) throws -> EvalResult {
         func judge(_ p: Problem, _ tokens: [Int32]) throws -> Double {
-            if let reward { return try reward(p, ByteTokenizer.bytes(tokens)) }
+            if let reward { return try reward(p, tokenizer.bytes(tokens)) }
             return Double(task.reward(for: p, completion: tokenizer.decode(tokens)))
         }
         func report(_ done: Int) throws {
@@ -49,7 +49,7 @@ extension Trainer {
         let t0 = monotonicSeconds()
         let s = try sampler()
         let problems = (0..<count).map { task.problem(split: split, index: $0) }
-        let prompts = problems.map { [tokenizer.bos] + tokenizer.encode($0.prompt) }
+        let prompts = problems.map { promptTokens($0.prompt) }
         var greedyParams = sampling
         greedyParams.temperature = 0
         var r = EvalResult()

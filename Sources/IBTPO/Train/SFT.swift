@@ -8,7 +8,12 @@
 /// for an unbounded generator, or in a fresh seeded permutation per epoch for a finite one.
 public struct SFTBatcher {
     public let task: any TrainingTask
-    public let tokenizer = ByteTokenizer()
+    public let tokenizer: any Tokenizer
+    /// How prompts are rendered (chat template, BOS). With the byte tokenizer and the default
+    /// format, rows are built byte by byte without allocating; otherwise each row's prompt is
+    /// `format.tokens(for:)` and its completion `encode(solution) + [EOS]`, which allocates.
+    public let format: PromptFormat
+    private let bytePath: Bool
     public private(set) var cursor = 0
     /// How many problem indices have been drawn since `init` (batch size × steps filled).
     public private(set) var draws = 0
@@ -16,9 +21,22 @@ public struct SFTBatcher {
     private var epoch = 0
     private var rng: Rng
 
-    public init(task: any TrainingTask, seed: UInt64) {
+    public init(task: any TrainingTask, seed: UInt64, tokenizer: (any Tokenizer)? = nil, format: PromptFormat = PromptFormat()) {
         self.task = task
+        self.tokenizer = tokenizer ?? ByteTokenizer()
+        self.format = format
+        bytePath = self.tokenizer is ByteTokenizer && format == PromptFormat()
         rng = Rng(seed: seed ^ 0x5F7_BA7C)
+    }
+
+    /// A batcher with `trainer`'s tokenizer and prompt format.
+    public init(task: any TrainingTask, seed: UInt64, for trainer: Trainer) {
+        self.init(task: task, seed: seed, tokenizer: trainer.tokenizer, format: trainer.promptFormat)
+    }
+
+    /// The prompt and completion tokens of `p` on the general (non-byte) path.
+    func rowTokens(_ p: Problem) -> (prompt: [Int32], completion: [Int32]) {
+        (format.tokens(for: p.prompt, tokenizer: tokenizer), tokenizer.encode(p.solution) + [tokenizer.eos])
     }
 
     /// Advances the batcher as if `n` more indices had been drawn (`n` ≥ 0; a negative `n`
@@ -63,7 +81,13 @@ public struct SFTBatcher {
         for _ in 0..<B {
             let index = nextIndex()
             let p = task.problem(split: .train, index: index)
-            let total = 1 + p.prompt.utf8.count + p.solution.utf8.count + 1
+            let total: Int
+            if bytePath {
+                total = 1 + p.prompt.utf8.count + p.solution.utf8.count + 1
+            } else {
+                let (a, b) = rowTokens(p)
+                total = a.count + b.count
+            }
             guard total <= full + 1 else {
                 throw IBTPOError(.badData, "\(task.name) train problem \(index) needs \(total - 1) tokens, more than seq = \(full)")
             }
@@ -73,8 +97,12 @@ public struct SFTBatcher {
         try model.setPass(batch: B, seq: T)
         for b in 0..<B {
             let p = task.problem(split: .train, index: nextIndex())
-            let prompt = p.prompt.utf8, completion = p.solution.utf8
             let row = b * T
+            if !bytePath {
+                weighted += writeRow(rowTokens(p), model, row: row, T: T)
+                continue
+            }
+            let prompt = p.prompt.utf8, completion = p.solution.utf8
             var i = 0
             // Sequence s: BOS, prompt, completion, EOS. tokens[i] = s[i], targets[i] = s[i+1].
             func put(_ tok: Int32) {
@@ -100,5 +128,18 @@ public struct SFTBatcher {
             }
         }
         return weighted
+    }
+
+    /// Writes one row (prompt tokens, then completion tokens whose last is EOS) at `row` with
+    /// pass length `T`; returns the completion-token count (the rows' targets).
+    private func writeRow(_ r: (prompt: [Int32], completion: [Int32]), _ model: Model, row: Int, T: Int) -> Int {
+        let s = r.prompt + r.completion
+        for i in 0..<T {
+            model.tokens[row + i] = i < s.count ? s[i] : tokenizer.pad
+            let inCompletion = i + 1 < s.count && i + 1 >= r.prompt.count
+            model.targets[row + i] = inCompletion ? s[i + 1] : -1
+            model.coef[row + i] = inCompletion ? -1 : 0
+        }
+        return r.completion.count
     }
 }

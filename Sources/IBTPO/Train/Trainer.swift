@@ -19,7 +19,12 @@ public final class Trainer {
     /// The configuration; only `threads` can change after creation (`setThreads`).
     public internal(set) var config: TrainerConfig
     public let model: Model
-    public let tokenizer = ByteTokenizer()
+    /// The byte tokenizer for the models libibtpo initialises; a pretrained model's own.
+    public let tokenizer: any Tokenizer
+    /// How task prompts become tokens (chat template, system message, BOS).
+    public var promptFormat = PromptFormat()
+    /// The Jinja source of a pretrained model's chat template (nil: none).
+    public internal(set) var chatTemplateSource: String?
     public internal(set) var step = 0
     /// Optimiser steps skipped since creation because their loss or gradient was not finite
     /// (supervised and RL updates alike). Not saved in checkpoints; callers that stop a run
@@ -32,20 +37,28 @@ public final class Trainer {
     public var assets: [String: [UInt8]] = [:]
     var rolloutSampler: RolloutSampler?
 
+    /// The tokens of a task prompt (`promptFormat` applied with this trainer's tokenizer).
+    public func promptTokens(_ prompt: String) -> [Int32] { promptFormat.tokens(for: prompt, tokenizer: tokenizer) }
+
     /// The arena a config needs, without allocating it.
     public static func plan(_ config: TrainerConfig) throws -> MemoryPlan {
         try config.validate()
         return try Model.plan(config.model, config.shape, decodeSlots: config.rolloutSlots)
     }
 
-    public init(_ config: TrainerConfig) throws {
+    /// A trainer for `config`, with `tokenizer` (default: the byte tokenizer), whose ids must
+    /// lie below the model's vocab. `initialize: false` leaves the weights zero for a caller
+    /// that loads them next (see `Trainer(pretrained:config:)`).
+    public init(_ config: TrainerConfig, tokenizer: (any Tokenizer)? = nil, initialize: Bool = true) throws {
         try config.validate()
-        guard config.model.vocab >= 259 else {
-            throw invalid("vocab must be ≥ 259 for the byte tokenizer (got \(config.model.vocab))")
+        let tok = tokenizer ?? ByteTokenizer()
+        guard config.model.vocab >= tok.vocabSize else {
+            throw invalid("vocab must be ≥ \(tok.vocabSize) for the tokenizer (got \(config.model.vocab))")
         }
         self.config = config
+        self.tokenizer = tok
         model = try Model(config: config.model, shape: config.shape, threads: config.threads, seed: config.seed,
-                          decodeSlots: config.rolloutSlots)
+                          decodeSlots: config.rolloutSlots, initialize: initialize)
         rng = Rng(seed: config.seed ^ 0x5EED_5EED_5EED_5EED)
     }
 

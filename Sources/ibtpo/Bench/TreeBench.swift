@@ -24,7 +24,7 @@ public enum TreeBench {
         guard let decoder = trainer.model.decoder else { throw IBTPOError(.invalidArgument, "the trainer has no decoder (rollout_slots = 0)") }
         let tok = trainer.tokenizer
         let problems = (0..<count).map { task.problem(split: .train, index: $0) }
-        let prompts = problems.map { [tok.bos] + tok.encode($0.prompt) }
+        let prompts = problems.map { trainer.promptTokens($0.prompt) }
         let delimiter = tok.encode(task.stepDelimiter)
         var configs: [(String, TreeConfig)] = []
         for g in [8, 12] {

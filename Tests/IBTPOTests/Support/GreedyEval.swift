@@ -12,7 +12,7 @@ extension Trainer {
         var exact = 0, total = 0, tokOK = 0, tokAll = 0
         for _ in 0..<batches {
             _ = task.fill(tokens: model.tokens, targets: model.targets, coef: model.coef, batch: B, seq: T, rng: &rng,
-                          tokenizer: tokenizer)
+                          tokenizer: ByteTokenizer())
             // Teacher-forced accuracy.
             model.forward()
             for r in 0..<(B * T) where model.targets[r] >= 0 {

@@ -304,6 +304,17 @@ _PROTOTYPES = {
                                              POINTER(c_double)]),
     "ibtpo_trainer_save": (ibtpo_status, [ibtpo_trainer_p, c_char_p]),
     "ibtpo_trainer_load": (ibtpo_status, [ibtpo_trainer_p, c_char_p]),
+    "ibtpo_trainer_create_from_model": (ibtpo_status, [c_char_p, POINTER(ibtpo_trainer_config), c_int32, c_char_p,
+                                                       POINTER(ibtpo_trainer_p)]),
+    "ibtpo_trainer_tokenize": (ibtpo_status, [ibtpo_trainer_p, c_char_p, c_int64, POINTER(c_int32), c_int64,
+                                              POINTER(c_int64)]),
+    "ibtpo_trainer_detokenize": (ibtpo_status, [ibtpo_trainer_p, POINTER(c_int32), c_int64, POINTER(c_char), c_int64,
+                                                POINTER(c_int64)]),
+    "ibtpo_trainer_apply_chat_template": (ibtpo_status, [ibtpo_trainer_p, POINTER(c_char_p), POINTER(c_char_p), c_int64,
+                                                         c_int32, POINTER(c_char), c_int64, POINTER(c_int64)]),
+    "ibtpo_trainer_chat_template": (ibtpo_status, [ibtpo_trainer_p, POINTER(c_char), c_int64, POINTER(c_int64)]),
+    "ibtpo_trainer_special_tokens": (ibtpo_status, [ibtpo_trainer_p, POINTER(c_int64), POINTER(c_int32),
+                                                    POINTER(c_int32), POINTER(c_int32)]),
     "ibtpo_sgemm_kernel": (c_char_p, []),
 }
 

@@ -10,7 +10,8 @@ import threading
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 from . import _arrays, _lib
-from ._errors import ERR_BAD_DATA, ERR_BUSY, ERR_INVALID_ARGUMENT, OK, _check, error, last_error
+from ._errors import (ERR_BAD_DATA, ERR_BUSY, ERR_INVALID_ARGUMENT, ERR_NOT_SUPPORTED, OK, IBTPOError, _check, error,
+                      last_error, utf8)
 from ._lib import LIB
 from .config import (EvalConfig, EvalResult, RLConfig, RLMetrics, SamplingConfig, TrainerConfig, coerce,
                      struct_to_dict)
@@ -226,14 +227,39 @@ class Trainer:
     """
 
     def __init__(self, config: Optional[TrainerConfig] = None):
+        c = coerce(TrainerConfig, config).to_c()
+        self._setup(lambda out: LIB.ibtpo_trainer_create(ctypes.byref(c), ctypes.byref(out)))
+
+    @classmethod
+    def from_pretrained(cls, path, *, chat: bool = False, system: Optional[str] = None, context: int = 512,
+                        **config) -> "Trainer":
+        """A trainer whose model is a pretrained one: a GGUF file (llama, qwen2) or a
+        checkpoint of a pretrained model. The model's sizes come from the file; `context`
+        caps its context (the RoPE tables and KV cache are sized by it) and `config` holds
+        the other TrainerConfig fields (batch, seq, lr, rollout_slots, ...). chat=True renders
+        task prompts through the model's chat template, with `system` as system message."""
+        cfg = coerce(TrainerConfig, config or None)
+        cfg.model.max_seq = int(context)
+        if "seq" not in config:
+            cfg.seq = min(cfg.seq, int(context))
+        c = cfg.to_c()
+        if chat not in (0, 1):
+            raise error(ERR_INVALID_ARGUMENT, f"chat must be a bool, got {chat!r}")
+        sys_b = None if system is None else utf8(system, "system")
+        path_b = os.fsencode(path)
+        self = cls.__new__(cls)
+        self._setup(lambda out: LIB.ibtpo_trainer_create_from_model(path_b, ctypes.byref(c), int(chat), sys_b,
+                                                                   ctypes.byref(out)))
+        return self
+
+    def _setup(self, create) -> None:
         self._handle: Optional[int] = None
         self._lock = threading.Lock()  # guards _handle, _users, _close_pending; never held across a call
         self._users = 0                 # library calls running on this handle (the library allows one)
         self._close_pending = False
         self._callbacks = _CallbackState()
-        c = coerce(TrainerConfig, config).to_c()
         out = _lib.ibtpo_trainer_p()
-        _check(LIB.ibtpo_trainer_create(ctypes.byref(c), ctypes.byref(out)))
+        _check(create(out))
         self._handle = out.value
         self._callbacks.signals = _progress_wrapper(None, self._callbacks)
         self._call(LIB.ibtpo_trainer_set_progress_fn, self._callbacks.signals, None)
@@ -498,6 +524,92 @@ class Trainer:
                 t, lp = _arrays.np.array(t, dtype=_arrays.np.int32), _arrays.np.array(lp, dtype=_arrays.np.float32)
             out.append(Completion(t, lp))
         return out
+
+    # ---- the model's tokenizer and chat template ----------------------------------------
+
+    def _text_out(self, fn, *args, capacity: int = 256) -> bytes:
+        """Calls a C function with the (out, capacity, out_len) contract, growing the buffer."""
+        for _attempt in range(3):
+            buf = ctypes.create_string_buffer(capacity)
+            n = ctypes.c_int64(-1)
+            try:
+                self._call(fn, *args, buf, capacity, ctypes.byref(n))
+                return buf.raw[: n.value]
+            except IBTPOError as e:
+                if e.code == ERR_INVALID_ARGUMENT and n.value >= capacity:
+                    capacity = n.value + 1
+                    continue
+                raise
+        raise error(ERR_INVALID_ARGUMENT, "the library kept asking for a larger buffer")  # pragma: no cover
+
+    def tokenize(self, text: str) -> list:
+        """Token ids of `text` with the model's own tokenizer, exactly as Hugging Face's
+        tokenizer(text, add_special_tokens=False).input_ids: special tokens written in the
+        text are recognised, no BOS is added."""
+        data = utf8(text, "text") if isinstance(text, str) else bytes(text)
+        capacity = len(data) + 1
+        for _attempt in range(3):
+            buf = (ctypes.c_int32 * capacity)()
+            n = ctypes.c_int64(-1)
+            try:
+                self._call(LIB.ibtpo_trainer_tokenize, data, len(data), buf, capacity, ctypes.byref(n))
+                return buf[: n.value]
+            except IBTPOError as e:
+                if e.code == ERR_INVALID_ARGUMENT and n.value > capacity:
+                    capacity = n.value
+                    continue
+                raise
+        raise error(ERR_INVALID_ARGUMENT, "ibtpo_trainer_tokenize kept asking for a larger buffer")  # pragma: no cover
+
+    def detokenize(self, ids, errors: str = "replace") -> str:
+        """The text of `ids` (special tokens dropped), decoded from UTF-8 with `errors`."""
+        vec = _arrays.vector(ids, ctypes.c_int32, "ids", overflow_code=ERR_INVALID_ARGUMENT)
+        raw = self._text_out(LIB.ibtpo_trainer_detokenize, _arrays.pointer(vec, ctypes.c_int32), len(vec),
+                             capacity=4 * len(vec) + 16)
+        return raw.decode("utf-8", errors)
+
+    @property
+    def chat_template_source(self) -> str:
+        """The Jinja source of the model's chat template ("" when it has none)."""
+        return self._text_out(LIB.ibtpo_trainer_chat_template, capacity=4096).decode("utf-8")
+
+    def special_tokens(self) -> dict:
+        """{"vocab": n, "bos": id, "eos": id, "pad": id} of the model's tokenizer."""
+        v, b, e, p = ctypes.c_int64(), ctypes.c_int32(), ctypes.c_int32(), ctypes.c_int32()
+        self._call(LIB.ibtpo_trainer_special_tokens, ctypes.byref(v), ctypes.byref(b), ctypes.byref(e), ctypes.byref(p))
+        return {"vocab": v.value, "bos": b.value, "eos": e.value, "pad": p.value}
+
+    def apply_chat_template(self, messages, add_generation_prompt: bool = True, *, use_jinja: Optional[bool] = None) -> str:
+        """`messages` ([{"role": ..., "content": ...}, ...]) rendered through the model's chat
+        template. The library renders the ChatML and Llama 3 families natively; for any other
+        template (or with use_jinja=True) the template's Jinja source is rendered with jinja2
+        when it is installed (an optional dependency), as transformers does."""
+        roles = [utf8(m["role"], "role") for m in messages]
+        contents = [utf8(m["content"], "content") for m in messages]
+        if use_jinja:
+            return self._render_jinja(messages, add_generation_prompt)
+        R = (ctypes.c_char_p * max(1, len(roles)))(*roles)
+        C = (ctypes.c_char_p * max(1, len(contents)))(*contents)
+        try:
+            return self._text_out(LIB.ibtpo_trainer_apply_chat_template, R, C, len(roles),
+                                  int(bool(add_generation_prompt)), capacity=1024).decode("utf-8")
+        except IBTPOError as e:
+            if e.code != ERR_NOT_SUPPORTED or use_jinja is False or not self.chat_template_source:
+                raise
+            return self._render_jinja(messages, add_generation_prompt)
+
+    def _render_jinja(self, messages, add_generation_prompt: bool) -> str:
+        try:
+            import jinja2  # optional
+            from jinja2.sandbox import ImmutableSandboxedEnvironment
+        except ImportError as exc:
+            raise error(ERR_NOT_SUPPORTED, "this chat template needs jinja2 (pip install jinja2)") from exc
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env.globals["raise_exception"] = lambda msg: (_ for _ in ()).throw(jinja2.exceptions.TemplateError(msg))
+        tok = self.special_tokens()
+        return env.from_string(self.chat_template_source).render(
+            messages=list(messages), add_generation_prompt=add_generation_prompt,
+            bos_token=self.detokenize([tok["bos"]]) or "", eos_token=self.detokenize([tok["eos"]]) or "")
 
     def score(self, sequences, lengths=None):
         """Per-token log-probabilities of given sequences under the current policy.
