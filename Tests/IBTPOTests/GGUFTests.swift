@@ -116,13 +116,14 @@ final class GGUFTests: XCTestCase {
         print("hostile GGUF files: \(refused) refused, \(accepted) accepted (the intact file), 400 random mutations survived")
     }
 
-    /// Optional: the real SmolLM2-135M-Instruct Q4_1 file when IBTPO_TEST_GGUF points at it.
+    /// Optional: the real SmolLM2-135M-Instruct Q4_1 file ($IBTPO_TEST_GGUF, or where
+    /// `make models` puts it).
     func testRealModelFileWhenAvailable() throws {
-        guard let p = getenv("IBTPO_TEST_GGUF") else {
-            print("IBTPO_TEST_GGUF not set: real-model GGUF check skipped")
+        guard let p = FixturePaths.smolLM2 else {
+            print("\(FixturePaths.noSmolLM2): real-model GGUF check skipped")
             return
         }
-        let g = try GGUFFile(path: String(cString: p))
+        let g = try GGUFFile(path: p)
         print("\(g.path): GGUF v\(g.version), \(g.metadata.count) metadata keys, \(g.tensors.count) tensors, "
             + "architecture \(g.metadata["general.architecture"]?.string ?? "?")")
         for t in g.tensors {
@@ -132,16 +133,17 @@ final class GGUFTests: XCTestCase {
         }
     }
 
-    /// Optional: logits of the model built from IBTPO_TEST_GGUF against transformers' own
-    /// GGUF loading of the same file (IBTPO_TEST_GGUF_LOGITS, written by
-    /// Tests/fixtures/gguf/ref_logits.py for its 15 token ids).
+    /// Optional: logits of SmolLM2 (FixturePaths.smolLM2) against transformers' own GGUF
+    /// loading of the same file (IBTPO_TEST_GGUF_LOGITS, written by
+    /// Tests/fixtures/gguf/ref_logits.py for its 15 token ids; `make test-interop` does both).
     func testLogitsMatchTransformersWhenAvailable() throws {
-        guard let p = getenv("IBTPO_TEST_GGUF"), let r = getenv("IBTPO_TEST_GGUF_LOGITS") else {
-            print("IBTPO_TEST_GGUF / IBTPO_TEST_GGUF_LOGITS not set: logit check against transformers skipped")
+        guard let p = FixturePaths.smolLM2, let r = getenv("IBTPO_TEST_GGUF_LOGITS") else {
+            print("SmolLM2 or IBTPO_TEST_GGUF_LOGITS missing: logit check against transformers skipped "
+                + "(`make test-interop` runs it)")
             return
         }
         let tokens: [Int32] = [1, 9690, 198, 2683, 359, 253, 5356, 5646, 30, 2, 198, 1, 520, 9531, 198]
-        let g = try GGUFFile(path: String(cString: p))
+        let g = try GGUFFile(path: p)
         let cfg = try ModelConfig(gguf: g, maxSeq: 64)
         let T = tokens.count
         let m = try Model(config: cfg, shape: TrainShape(batch: 1, seq: T), threads: 2, seed: 1)
