@@ -37,6 +37,11 @@ typedef struct {
 static ibtpo_trainer *T;     /* small model, 8 rollout slots, reward callback set, RL begun */
 static ibtpo_trainer *FRESH; /* never used: rl_begin not called */
 static ibtpo_trainer *NOSLOTS;
+static ibtpo_trainer *PT;    /* a pretrained model (the llama_tied GGUF fixture) with its ChatML template */
+static char gguf_path[4200];
+static int32_t pt_ids[3] = {5, 17, 42};
+static const char *pt_roles[2] = {"system", "user"}, *pt_contents[2] = {"Be terse.", "hi"};
+static char big_out[8192];
 static ibtpo_task *ADD, *MEM;
 static char scratch[4096], ckpt_path[4200], jsonl_path[4200], junk_path[4200];
 
@@ -77,6 +82,7 @@ static void log_cb(void *u, int32_t level, const char *m) { (void)u, (void)level
 static int32_t progress_cb(void *u, const char *ph, int64_t d, int64_t t) { (void)u, (void)ph, (void)d, (void)t; return 0; }
 
 static void reset_buffers(void) {
+    pt_ids[0] = 5, pt_ids[1] = 17, pt_ids[2] = 42;
     memset(&B, 0, sizeof B);
     ibtpo_model_config_default(&B.mc);
     B.tc = small_config(5, 1);
@@ -157,6 +163,14 @@ CALL(tree_advantages) {
 }
 CALL(trainer_save) { return ibtpo_trainer_save(a->p[0], a->p[1]); }
 CALL(trainer_load) { return ibtpo_trainer_load(a->p[0], a->p[1]); }
+CALL(trainer_create_from_model) { return ibtpo_trainer_create_from_model(a->p[0], a->p[1], (int32_t)a->i[2], a->p[3], a->p[4]); }
+CALL(trainer_tokenize) { return ibtpo_trainer_tokenize(a->p[0], a->p[1], a->i[2], a->p[3], a->i[4], a->p[5]); }
+CALL(trainer_detokenize) { return ibtpo_trainer_detokenize(a->p[0], a->p[1], a->i[2], a->p[3], a->i[4], a->p[5]); }
+CALL(trainer_apply_chat_template) {
+    return ibtpo_trainer_apply_chat_template(a->p[0], a->p[1], a->p[2], a->i[3], (int32_t)a->i[4], a->p[5], a->i[6], a->p[7]);
+}
+CALL(trainer_chat_template) { return ibtpo_trainer_chat_template(a->p[0], a->p[1], a->i[2], a->p[3]); }
+CALL(trainer_special_tokens) { return ibtpo_trainer_special_tokens(a->p[0], a->p[1], a->p[2], a->p[3], a->p[4]); }
 
 static void *cb_marker = (void *)&cb_marker; /* "a callback" in p[1] of the set_*_fn rows */
 
@@ -198,6 +212,13 @@ static void setup(int fn, Args *a) {
              a->p[6] = B.ib, a->p[7] = B.adv; break;
     case 29: a->p[0] = T, a->p[1] = ckpt_path; break;
     case 30: a->p[0] = T, a->p[1] = ckpt_path; break;
+    case 31: a->p[0] = gguf_path, a->p[1] = &B.tc, a->i[2] = 1, a->p[3] = NULL, a->p[4] = &B.tout; break;
+    case 32: a->p[0] = PT, a->p[1] = (void *)"hello", a->i[2] = 5, a->p[3] = B.out_tok, a->i[4] = 16, a->p[5] = &B.n; break;
+    case 33: a->p[0] = PT, a->p[1] = pt_ids, a->i[2] = 3, a->p[3] = B.out, a->i[4] = 64, a->p[5] = &B.n; break;
+    case 34: a->p[0] = PT, a->p[1] = (void *)pt_roles, a->p[2] = (void *)pt_contents, a->i[3] = 2, a->i[4] = 1,
+             a->p[5] = big_out, a->i[6] = (int64_t)sizeof big_out, a->p[7] = &B.n; break;
+    case 35: a->p[0] = PT, a->p[1] = big_out, a->i[2] = (int64_t)sizeof big_out, a->p[3] = &B.n; break;
+    case 36: a->p[0] = PT, a->p[1] = &B.n, a->p[2] = &B.th, a->p[3] = &B.th, a->p[4] = &B.th; break;
     default: break;
     }
 }
@@ -259,6 +280,18 @@ static const Fn fns[] = {
      c_tree_advantages, {SZ(ibtpo_rl_config)}, {0}, 0},
     {"ibtpo_trainer_save", {"trainer", "path"}, "hp", c_trainer_save, {0}, {0}, 0},
     {"ibtpo_trainer_load", {"trainer", "path"}, "hp", c_trainer_load, {0}, {0}, 0},
+    {"ibtpo_trainer_create_from_model", {"path", "cfg", "chat", "system", "out"}, "psiop", c_trainer_create_from_model,
+     {0, SZ(ibtpo_trainer_config)}, {0, 0, "OIII"}, 1},
+    {"ibtpo_trainer_tokenize", {"trainer", "text", "len", "out", "capacity", "out_len"}, "hplplp", c_trainer_tokenize, {0},
+     {0, 0, "OIII", 0, "IIIA"}, 0},
+    {"ibtpo_trainer_detokenize", {"trainer", "tokens", "n", "out", "capacity", "out_len"}, "hplplp", c_trainer_detokenize,
+     {0}, {0, 0, "OIII", 0, "IIIA"}, 0},
+    {"ibtpo_trainer_apply_chat_template", {"trainer", "roles", "contents", "n", "add_generation_prompt", "out", "capacity",
+     "out_len"}, "hpplipl" "p", c_trainer_apply_chat_template, {0}, {0, 0, 0, "OIII", "OIII", 0, "IIIA"}, 0},
+    {"ibtpo_trainer_chat_template", {"trainer", "out", "capacity", "out_len"}, "hplp", c_trainer_chat_template, {0},
+     {0, 0, "IIIA"}, 0},
+    {"ibtpo_trainer_special_tokens", {"trainer", "out_vocab", "out_bos", "out_eos", "out_pad"}, "hoooo",
+     c_trainer_special_tokens, {0}, {0}, 0},
 };
 #define NFN (int)(sizeof fns / sizeof fns[0])
 
@@ -274,7 +307,7 @@ typedef struct {
     double v;
     void **ptr;   /* P_PTR: the object (read at call time) */
     const char *str;
-    char want;    /* I invalid, O ok, B bad data, A invalid or bad data, X I/O, K bad checkpoint */
+    char want;    /* I invalid, O ok, B bad data, A invalid or bad data, X I/O, K bad checkpoint, N not supported */
 } Extra;
 
 #define TC(f) offsetof(ibtpo_trainer_config, f)
@@ -282,6 +315,12 @@ typedef struct {
 #define EC(f) offsetof(ibtpo_eval_config, f)
 #define RC(f) offsetof(ibtpo_rl_config, f)
 static const Extra extra[] = {
+    {31, "path names no file", 0, P_STR, 0, 0, 0, "/nonexistent/model.gguf", 'X'},
+    {31, "path names a file that is not a model", 0, P_PTR, 0, 0, 0, 0, 'N'},
+    {31, "cfg->seq = 100000 > any context", 1, P_I32, TC(seq), 100000, 0, 0, 'I'},
+    {32, "text is invalid UTF-8", 1, P_STR, 0, 0, 0, "\xff\xfe\xfd\xfc\xfb", 'B'},
+    {33, "tokens[0] = 1000000 (outside the vocab)", 1, P_I32, 0, 1000000, 0, 0, 'I'},
+    {33, "tokens[1] = -1", 1, P_I32, sizeof(int32_t), -1, 0, 0, 'I'},
     {5, "cfg->model.struct_size = 0", 0, P_U32, TC(model.struct_size), 0, 0, 0, 'I'},
     {5, "out->struct_size = 64 (the 0.1 size)", 1, P_U32, 0, 64, 0, 0, 'O'},
     {5, "out->struct_size = 65 (between the 0.1 and 0.2 sizes: not documented)", 1, P_U32, 0, 65, 0, 0, 'E'},
@@ -398,6 +437,7 @@ static int want_ok(char want, ibtpo_status s) {
     case 'A': return s == EINV || s == IBTPO_ERR_BAD_DATA;
     case 'X': return s == IBTPO_ERR_IO;
     case 'K': return s == IBTPO_ERR_BAD_CHECKPOINT;
+    case 'N': return s == IBTPO_ERR_NOT_SUPPORTED;
     case 'E': return s == EINV || s == IBTPO_OK; /* either is documented */
     default: return 0;
     }
@@ -411,6 +451,7 @@ static const char *want_name(char want) {
     case 'A': return "invalid argument or bad data";
     case 'X': return "I/O error";
     case 'K': return "bad checkpoint";
+    case 'N': return "not supported";
     default: return "ok or invalid argument";
     }
 }
@@ -549,6 +590,13 @@ int main(int argc, char **argv) {
         printf("FAIL setup: %s\n", ibtpo_last_error(NULL));
         return 1;
     }
+    const char *fixture = getenv("IBTPO_TEST_FIXTURES");
+    snprintf(gguf_path, sizeof gguf_path, "%s/models/llama_tied.gguf", fixture ? fixture : "Tests/fixtures");
+    ibtpo_trainer_config pc = small_config(5, 1);
+    if (ibtpo_trainer_create_from_model(gguf_path, &pc, 1, NULL, &PT)) {
+        printf("FAIL setup: %s (%s)\n", ibtpo_last_error(NULL), gguf_path);
+        return 1;
+    }
     ibtpo_trainer_set_reward_fn(T, reward_cb, NULL);
     B.rc.struct_size = sizeof B.rc;
     if (ibtpo_trainer_save(T, ckpt_path) || ibtpo_trainer_rl_begin(T, ADD, &B.rc, NULL)) {
@@ -586,6 +634,7 @@ int main(int argc, char **argv) {
     ibtpo_trainer_free(T);
     ibtpo_trainer_free(FRESH);
     ibtpo_trainer_free(NOSLOTS);
+    ibtpo_trainer_free(PT);
     ibtpo_task_free(ADD);
     ibtpo_task_free(MEM);
     unlink(ckpt_path), unlink(jsonl_path), unlink(junk_path);
