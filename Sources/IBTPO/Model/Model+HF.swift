@@ -105,7 +105,14 @@ extension ModelConfig {
         let ropeParams = field("rope_parameters")
         if let r = ropeParams, r.object == nil { throw bad("rope_parameters is a \(r.typeName), not an object") }
         let theta = try number(field("rope_theta") ?? ropeParams?["rope_theta"], "rope_theta", 10000)
-        var scaling: RopeScaling?
+        self.init(vocab: try int("vocab_size"), dModel: d, nLayers: try int("num_hidden_layers"), nHeads: heads,
+                  nKVHeads: try int("num_key_value_heads", heads), dFF: try int("intermediate_size"),
+                  maxSeq: max(1, min(maxSeq ?? ctx, ctx, 1 << 16)), ropeTheta: Float(theta),
+                  normEps: Float(try number(field("rms_norm_eps"), "rms_norm_eps", 1e-6)),
+                  tieEmbeddings: try bool("tie_word_embeddings", false), headDim: headDim,
+                  attentionBias: qwen2 ? true : try bool("attention_bias", false))
+        do { try validate() } catch let e as IBTPOError { throw unsupported(e.message) }
+        // The scaling is computed once head_dim is known to be in range.
         if let r = field("rope_scaling") ?? ropeParams {
             guard r.object != nil else { throw bad("rope_scaling is a \(r.typeName), not an object or null") }
             let kind = r["rope_type"]?.string ?? r["type"]?.string ?? "default"
@@ -121,20 +128,13 @@ extension ModelConfig {
                     lowFreqFactor: try number(r["low_freq_factor"], "rope_scaling.low_freq_factor"),
                     highFreqFactor: try number(r["high_freq_factor"], "rope_scaling.high_freq_factor"),
                     originalMaxPositions: om)
-                do { scaling = try RopeScaling.llama3(p, headDim: headDim, theta: theta) } catch let e as IBTPOError {
+                do { ropeScaling = try RopeScaling.llama3(p, headDim: headDim, theta: theta) } catch let e as IBTPOError {
                     throw bad(e.message)
                 }
             default:
                 throw unsupported("rope scaling type '\(kind)' is not supported (none, default and llama3 are)")
             }
         }
-
-        self.init(vocab: try int("vocab_size"), dModel: d, nLayers: try int("num_hidden_layers"), nHeads: heads,
-                  nKVHeads: try int("num_key_value_heads", heads), dFF: try int("intermediate_size"),
-                  maxSeq: max(1, min(maxSeq ?? ctx, ctx, 1 << 16)), ropeTheta: Float(theta),
-                  normEps: Float(try number(field("rms_norm_eps"), "rms_norm_eps", 1e-6)),
-                  tieEmbeddings: try bool("tie_word_embeddings", false), headDim: headDim,
-                  attentionBias: qwen2 ? true : try bool("attention_bias", false), ropeScaling: scaling)
         do { try validate() } catch let e as IBTPOError { throw unsupported(e.message) }
     }
 }
