@@ -1,20 +1,26 @@
 /// Byte-level BPE from Hugging Face's tokenizer.json (the `tokenizers` serialisation), with
 /// the special tokens of tokenizer_config.json.
 extension BPETokenizer {
-    /// The tokenizer of the model directory `dir`: tokenizer.json, with tokenizer_config.json
-    /// (and config.json's bos/eos ids as a fallback) for the special tokens. Throws
-    /// `.notSupported` when there is no tokenizer.json, and the errors of
-    /// `init(tokenizerJSON:config:modelConfig:source:)`.
+    /// The tokenizer of the model directory `dir` (see `init(hfTokenizerAt:modelConfig:)`),
+    /// with config.json's bos/eos ids as a fallback for the special tokens.
     public init(hf dir: HFDirectory) throws {
-        guard dir.has("tokenizer.json") else {
-            let slow = ["tokenizer.model", "vocab.json", "merges.txt"].filter { dir.has($0) }
-            throw IBTPOError(.notSupported, "\(dir.path): no tokenizer.json"
+        try self.init(hfTokenizerAt: dir.path, modelConfig: dir.config)
+    }
+
+    /// The tokenizer in the directory `dir`: tokenizer.json, with tokenizer_config.json (and
+    /// chat_template.jinja) read by `HFTokenizerConfig(directory:)`; the directory needs no
+    /// weights. Throws `.notSupported` when there is no tokenizer.json, and the errors of
+    /// `init(tokenizerJSON:config:modelConfig:source:)`.
+    public init(hfTokenizerAt dir: String, modelConfig: JSONValue? = nil) throws {
+        let path = dir + "/tokenizer.json"
+        guard HFDirectory.isFile(path) else {
+            let slow = ["tokenizer.model", "vocab.json", "merges.txt"].filter { HFDirectory.isFile(dir + "/" + $0) }
+            throw IBTPOError(.notSupported, "\(dir): no tokenizer.json"
                 + (slow.isEmpty ? "" : " (found \(slow.joined(separator: ", ")); libibtpo reads the fast tokenizer's "
                     + "tokenizer.json only: save it with AutoTokenizer.from_pretrained(...).save_pretrained(dir))"))
         }
-        let path = dir.file("tokenizer.json")
         try self.init(tokenizerJSON: HFDirectory.readJSON(path, maxBytes: HFDirectory.maxTokenizerBytes),
-                      config: HFTokenizerConfig(directory: dir), modelConfig: dir.config, source: path)
+                      config: HFTokenizerConfig(directory: dir), modelConfig: modelConfig, source: path)
     }
 
     /// The tokenizer that tokenizer.json's content `t` describes. Reads model.type "BPE"

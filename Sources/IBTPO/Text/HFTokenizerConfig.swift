@@ -53,20 +53,19 @@ public struct HFTokenizerConfig: Equatable, Sendable {
         }
     }
 
-    /// The configuration of the tokenizer in `dir`: tokenizer_config.json when present (none
-    /// is an empty config), and the chat template from chat_template.jinja (written by recent
-    /// transformers) when that file exists, which takes precedence.
-    public init(directory dir: HFDirectory) throws {
-        if dir.has("tokenizer_config.json") {
-            let path = dir.file("tokenizer_config.json")
-            try self.init(json: HFDirectory.readJSON(path, maxBytes: HFDirectory.maxTokenizerBytes), source: path)
+    /// The configuration of the tokenizer in the directory `dir`: tokenizer_config.json when
+    /// present (none is an empty config), and the chat template from chat_template.jinja
+    /// (written by recent transformers) when that file exists, which takes precedence.
+    public init(directory dir: String) throws {
+        let config = dir + "/tokenizer_config.json", jinja = dir + "/chat_template.jinja"
+        if HFDirectory.isFile(config) {
+            try self.init(json: HFDirectory.readJSON(config, maxBytes: HFDirectory.maxTokenizerBytes), source: config)
         } else {
             self.init()
         }
-        if dir.has("chat_template.jinja") {
-            let path = dir.file("chat_template.jinja")
-            let bytes = try FileIO.read(path, maxBytes: HFDirectory.maxConfigBytes)
-            guard UTF8Check.firstInvalidOffset(bytes) == nil else { throw IBTPOError(.badData, "\(path): not valid UTF-8") }
+        if HFDirectory.isFile(jinja) {
+            let bytes = try FileIO.read(jinja, maxBytes: HFDirectory.maxConfigBytes)
+            guard UTF8Check.firstInvalidOffset(bytes) == nil else { throw IBTPOError(.badData, "\(jinja): not valid UTF-8") }
             chatTemplate = String(decoding: bytes, as: UTF8.self)
         }
     }
