@@ -30,11 +30,16 @@ public struct BPETokenizer: Tokenizer {
     let split: BPEPreTokenizer
     let nfc: Bool
     let ignoreMerges: Bool
-    private let tokens: [String]
+    /// Each id's text (internal: the exporters write it back out).
+    let tokens: [String]
     private let ids: [String: Int32]
-    private let ranks: [String: Int]        // "left right" → merge rank
+    /// "left right" → merge rank.
+    let ranks: [String: Int]
+    /// Per id: a special added token (GGUF type 3, "control").
+    let isControl: [Bool]
+    /// Per id: a non-special added token (GGUF type 4, "user defined").
+    let isUserDefined: [Bool]
     private let added: [(text: [Unicode.Scalar], id: Int32)]   // longest first
-    private let kind: [UInt8]               // per id: 0 ordinary, 1 special, 2 added (not special)
 
     /// A tokenizer from its parts. `tokens[id]` is each id's text (byte-mapped symbols for
     /// ordinary tokens, plain text for added ones); `merges` in rank order (a merge whose
@@ -46,13 +51,13 @@ public struct BPETokenizer: Tokenizer {
          addsBOS: Bool, source: String) throws {
         var ids: [String: Int32] = [:]
         ids.reserveCapacity(tokens.count)
-        var kind = [UInt8](repeating: 0, count: tokens.count)
+        var control = [Bool](repeating: false, count: tokens.count), user = control
         var matched: [(text: [Unicode.Scalar], id: Int32)] = []
         for a in added {
             guard a.id >= 0 && Int(a.id) < tokens.count, !a.text.isEmpty else {
                 throw IBTPOError(.badData, "\(source): added token \(a.id) '\(a.text)' is empty or not a token id")
             }
-            kind[Int(a.id)] = a.special ? 1 : 2
+            if a.special { control[Int(a.id)] = true } else { user[Int(a.id)] = true }
             matched.append((Array(a.text.unicodeScalars), a.id))
         }
         for (i, t) in tokens.enumerated() where !t.isEmpty && ids[t] == nil { ids[t] = Int32(i) }
@@ -72,7 +77,8 @@ public struct BPETokenizer: Tokenizer {
         self.ids = ids
         self.ranks = ranks
         self.added = matched
-        self.kind = kind
+        self.isControl = control
+        self.isUserDefined = user
     }
 
     /// Tokens of `text` exactly as HF `tokenizer(text, add_special_tokens=False)`: added
@@ -101,10 +107,11 @@ public struct BPETokenizer: Tokenizer {
         var bytes: [UInt8] = []
         for t in tokens {
             guard t >= 0 && Int(t) < self.tokens.count else { bytes += [0xEF, 0xBF, 0xBD]; continue }
-            switch kind[Int(t)] {
-            case 1: if keepSpecial { bytes += Array(self.tokens[Int(t)].utf8) }
-            case 2: bytes += Array(self.tokens[Int(t)].utf8)
-            default:
+            if isControl[Int(t)] {
+                if keepSpecial { bytes += Array(self.tokens[Int(t)].utf8) }
+            } else if isUserDefined[Int(t)] {
+                bytes += Array(self.tokens[Int(t)].utf8)
+            } else {
                 for u in self.tokens[Int(t)].unicodeScalars {
                     if let b = ByteMap.byte[u] { bytes.append(b) } else { bytes += Array(String(u).utf8) }
                 }
