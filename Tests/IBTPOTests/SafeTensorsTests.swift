@@ -14,7 +14,7 @@ final class SafeTensorsTests: XCTestCase {
         let f = try SafeTensorsFile(path: Self.fixtures + "/dtypes.safetensors")
         XCTAssertEqual(f.metadata["format"], "pt")
         var differ = 0, total = 0
-        for (name, dtype) in [("f32", SafeTensorsDType.f32), ("f16", .f16), ("bf16", .bf16), ("f64", .f64)] {
+        for (name, dtype) in [("f32", SafeTensorsFile.DType.f32), ("f16", .f16), ("bf16", .bf16), ("f64", .f64)] {
             let t = try XCTUnwrap(f.tensor(name)), r = try XCTUnwrap(f.tensor(name + ".ref"))
             XCTAssertEqual(t.dtype, dtype)
             XCTAssertEqual(t.shape, r.shape)

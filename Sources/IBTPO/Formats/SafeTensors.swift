@@ -1,25 +1,3 @@
-/// Element types of the safetensors format (the names its header uses). libibtpo converts
-/// the float types F32, F16, BF16 and F64 to float32; the others are parsed, so that a file
-/// holding them still opens, and refused when read.
-public enum SafeTensorsDType: String, CaseIterable, Sendable {
-    case bool = "BOOL", u8 = "U8", i8 = "I8", f8e5m2 = "F8_E5M2", f8e4m3 = "F8_E4M3"
-    case i16 = "I16", u16 = "U16", f16 = "F16", bf16 = "BF16"
-    case i32 = "I32", u32 = "U32", f32 = "F32", f64 = "F64", i64 = "I64", u64 = "U64"
-
-    /// Bytes per element.
-    public var byteSize: Int {
-        switch self {
-        case .bool, .u8, .i8, .f8e5m2, .f8e4m3: return 1
-        case .i16, .u16, .f16, .bf16: return 2
-        case .i32, .u32, .f32: return 4
-        case .f64, .i64, .u64: return 8
-        }
-    }
-
-    /// Whether `SafeTensorsFile.read` converts this type to float32.
-    public var isReadable: Bool { self == .f32 || self == .f16 || self == .bf16 || self == .f64 }
-}
-
 /// A safetensors file, memory-mapped and its header checked (the format of Hugging Face's
 /// `safetensors`): u64 little-endian header length N, N bytes of JSON mapping each tensor
 /// name to {"dtype", "shape", "data_offsets": [begin, end]} (offsets into the data that
@@ -33,10 +11,32 @@ public enum SafeTensorsDType: String, CaseIterable, Sendable {
 /// unknown dtype is `.notSupported`. Nothing is allocated from an unchecked size, and tensor
 /// data is never copied until `read` converts it.
 public final class SafeTensorsFile {
+    /// Element types of the safetensors format (the names its header uses). libibtpo converts
+    /// the float types F32, F16, BF16 and F64 to float32; the others are parsed, so that a file
+    /// holding them still opens, and refused when read.
+    public enum DType: String, CaseIterable, Sendable {
+        case bool = "BOOL", u8 = "U8", i8 = "I8", f8e5m2 = "F8_E5M2", f8e4m3 = "F8_E4M3"
+        case i16 = "I16", u16 = "U16", f16 = "F16", bf16 = "BF16"
+        case i32 = "I32", u32 = "U32", f32 = "F32", f64 = "F64", i64 = "I64", u64 = "U64"
+
+        /// Bytes per element.
+        public var byteSize: Int {
+            switch self {
+            case .bool, .u8, .i8, .f8e5m2, .f8e4m3: return 1
+            case .i16, .u16, .f16, .bf16: return 2
+            case .i32, .u32, .f32: return 4
+            case .f64, .i64, .u64: return 8
+            }
+        }
+
+        /// Whether `SafeTensorsFile.read` converts this type to float32.
+        public var isReadable: Bool { self == .f32 || self == .f16 || self == .bf16 || self == .f64 }
+    }
+
     /// One tensor of the header. `shape` is row-major (the last index fastest), as PyTorch's.
     public struct Tensor: Sendable {
         public let name: String
-        public let dtype: SafeTensorsDType
+        public let dtype: DType
         public let shape: [Int]
         /// Offset of the data in the file, and its size in bytes (elementCount · dtype size).
         public let fileOffset: Int
@@ -148,7 +148,7 @@ public final class SafeTensorsFile {
             func badT(_ m: String) -> IBTPOError { bad("tensor '\(name)': \(m)") }
             guard let o = v.object else { throw badT("its entry is a \(v.typeName), not an object") }
             guard let ds = o["dtype"]?.string else { throw badT("dtype is missing or not a string") }
-            guard let dtype = SafeTensorsDType(rawValue: ds) else {
+            guard let dtype = DType(rawValue: ds) else {
                 throw IBTPOError(.notSupported, "\(path): tensor '\(name)' has dtype '\(ds)', which libibtpo does not know "
                     + "(it reads F32, F16, BF16 and F64)")
             }
