@@ -136,7 +136,7 @@ final class HFModelTests: XCTestCase {
     /// element i: k·1000 + i; norms stored as BF16, so their value is that float's top 16
     /// bits), optionally edited. Returns the directory and the expected value of each HF tensor.
     func makeDirectory(_ configText: String, edit: (inout SafeTensorsBuilder) -> Void = { _ in }) throws
-        -> (TempDir, [String: [Float]]) {
+        -> (ScratchDir, [String: [Float]]) {
         let c = try config(configText)
         var b = SafeTensorsBuilder()
         var want: [String: [Float]] = [:]
@@ -153,7 +153,7 @@ final class HFModelTests: XCTestCase {
             }
         }
         edit(&b)
-        let dir = TempDir("ibtpo-hf")
+        let dir = ScratchDir("ibtpo-hf")
         dir.write("config.json", configText)
         dir.write("model.safetensors", b.bytes())
         return (dir, want)
@@ -216,7 +216,7 @@ final class HFModelTests: XCTestCase {
             XCTAssertEqual(Array(UnsafeBufferPointer(start: m.params, count: m.layout.count)), before, "\(what): parameters changed")
         }
         // A directory without safetensors, and one that is not a directory.
-        let t = TempDir()
+        let t = ScratchDir()
         t.write("config.json", Self.llama)
         t.write("pytorch_model.bin", [0])
         XCTAssertThrowsError(try HFDirectory(path: t.path)) { e in

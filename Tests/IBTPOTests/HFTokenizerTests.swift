@@ -78,7 +78,7 @@ final class HFTokenizerTests: XCTestCase {
         let qc = try HFTokenizerConfig(directory: Self.dir("qwen2"))
         XCTAssertNil(qc.bosToken)
         // chat_template.jinja takes precedence over tokenizer_config.json's template
-        let t = TempDir()
+        let t = ScratchDir()
         for f in ["tokenizer.json", "tokenizer_config.json"] {
             try FileManager.default.copyItem(atPath: Self.dir("smollm") + "/" + f, toPath: t.path + "/" + f)
         }
@@ -144,7 +144,7 @@ final class HFTokenizerTests: XCTestCase {
         XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: try JSONParser.parse(base), config: cfg, source: "x")) {
             XCTAssertEqual(($0 as? IBTPOError)?.status, .badData)
         }
-        let t = TempDir()
+        let t = ScratchDir()
         t.write("vocab.json", "{}")
         XCTAssertThrowsError(try BPETokenizer(hfTokenizerAt: t.path)) { e in
             XCTAssertEqual((e as? IBTPOError)?.status, .notSupported)

@@ -62,7 +62,7 @@ final class SafeTensorsTests: XCTestCase {
         b.f16("h", [3, 2], [0x3C00, 0xC000, 0x7BFF, 0x0001, 0xFC00, 0x0400])
         // BF16: 1, -3, 2^-133 (a subnormal), 1.5
         b.bf16("g", [4], [0x3F80, 0xC040, 0x0001, 0x3FC0])
-        let dir = TempDir()
+        let dir = ScratchDir()
         let path = dir.write("x.safetensors", b.bytes())
         let f = try SafeTensorsFile(path: path)
         XCTAssertEqual(f.metadata, ["format": "pt", "note": "é \"quoted\""])
@@ -90,7 +90,7 @@ final class SafeTensorsTests: XCTestCase {
     /// One malformed file per rule: the status, and a message naming the file and (where
     /// there is one) the tensor.
     func testEveryRefusal() throws {
-        let dir = TempDir()
+        let dir = ScratchDir()
         var good = SafeTensorsBuilder()
         good.f32("w", [2, 2], [1, 2, 3, 4])
         good.f32("v", [3], [5, 6, 7])
@@ -248,7 +248,7 @@ final class SafeTensorsTests: XCTestCase {
     }
 
     func testShardedIndex() throws {
-        let dir = TempDir()
+        let dir = ScratchDir()
         var a = SafeTensorsBuilder(), b = SafeTensorsBuilder()
         a.f32("x", [2], [1, 2]); a.f32("unlisted", [1], [9])
         b.f32("y", [3], [3, 4, 5])

@@ -60,7 +60,7 @@ struct SafeTensorsBuilder {
 }
 
 /// A temporary directory removed (with its contents) when the object goes away.
-final class TempDir {
+final class ScratchDir {
     let path: String
     init(_ tag: String = "ibtpo-test") {
         path = NSTemporaryDirectory() + "/\(tag)-\(getpid())-\(UInt64.random(in: 0 ... .max))"
