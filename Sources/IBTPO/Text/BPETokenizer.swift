@@ -1,105 +1,120 @@
 /// Byte-level BPE as GPT-2, SmolLM2, Llama 3 and Qwen2 use it, built from a GGUF file's
-/// tokenizer metadata (`tokenizer.ggml.model` = "gpt2": tokens, merges, token types, the
-/// pre-tokenizer name). Encoding follows Hugging Face `tokenizers` step by step:
-///  1. control tokens (type 3, e.g. `<|im_start|>`) written in the text are matched first,
-///     longest first, and become their own ids;
-///  2. the rest is pre-tokenized: for the "smollm" pre-tokenizer every digit is its own piece
-///     (`Digits(individual_digits)`), then GPT-2's pattern
-///     `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+` splits
-///     each piece (hand-written, no regex engine);
-///  3. each piece's UTF-8 bytes go through GPT-2's byte-to-character map and the merges,
-///     lowest rank first, and the symbols are looked up in the vocabulary.
-/// Supported pre-tokenizers: "smollm" and "gpt2" (others throw `.notSupported`, naming it).
+/// tokenizer metadata (`init(gguf:)`) or a Hugging Face tokenizer.json (`init(hf:)`).
+/// Encoding follows Hugging Face `tokenizers` step by step:
+///  1. NFC normalisation when the tokenizer has it (Qwen2);
+///  2. added tokens written in the text (special ones such as `<|im_start|>`, and
+///     non-special added tokens) are matched first, leftmost and longest first, and become
+///     their own ids;
+///  3. the rest is pre-tokenized (`BPEPreTokenizer`: GPT-2's, SmolLM2's, Llama 3's or
+///     Qwen2's split, hand-written, no regex engine);
+///  4. each piece's UTF-8 bytes go through GPT-2's byte-to-character map and the merges,
+///     lowest rank first (with `ignore_merges`, a piece that is itself in the vocabulary is
+///     taken whole, as Llama 3's tokenizer does), and the symbols are looked up.
 public struct BPETokenizer: Tokenizer {
-    public let vocabSize: Int
-    public let bos: Int32, eos: Int32, pad: Int32
-    public let preTokenizer: String
-    private let tokens: [String]
-    private let ids: [String: Int32]
-    private let ranks: [String: Int]        // "left right" → merge rank
-    private let control: [(text: [Unicode.Scalar], id: Int32)]
-    private let isControl: [Bool]
-    private let splitDigits: Bool
-
-    public init(gguf g: GGUFFile) throws {
-        func bad(_ m: String) -> IBTPOError { IBTPOError(.badData, "\(g.path): \(m)") }
-        let model = g.metadata["tokenizer.ggml.model"]?.string ?? "(none)"
-        guard model == "gpt2" else {
-            throw IBTPOError(.notSupported, "\(g.path): tokenizer model '\(model)' is not supported (gpt2 byte-level BPE is)")
-        }
-        guard let toks = g.metadata["tokenizer.ggml.tokens"]?.array?.compactMap(\.string), !toks.isEmpty,
-              toks.count == g.metadata["tokenizer.ggml.tokens"]?.array?.count else {
-            throw bad("tokenizer.ggml.tokens is missing or not a list of strings")
-        }
-        let merges = g.metadata["tokenizer.ggml.merges"]?.array ?? []
-        let types = g.metadata["tokenizer.ggml.token_type"]?.array?.compactMap(\.int) ?? []
-        guard types.isEmpty || types.count == toks.count else { throw bad("token_type has \(types.count) entries for \(toks.count) tokens") }
-        let pre = g.metadata["tokenizer.ggml.pre"]?.string ?? "gpt2"
-        guard pre == "smollm" || pre == "gpt2" || pre == "default" else {
-            throw IBTPOError(.notSupported, "\(g.path): pre-tokenizer '\(pre)' is not supported yet (smollm, gpt2 are)")
-        }
-        var ids: [String: Int32] = [:]
-        for (i, t) in toks.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
-        var ranks: [String: Int] = [:]
-        for (r, m) in merges.enumerated() {
-            guard let s = m.string, s.contains(" ") else { throw bad("merge \(r) is not 'left right'") }
-            if ranks[s] == nil { ranks[s] = r }
-        }
-        func special(_ key: String, _ fallback: Int32) throws -> Int32 {
-            guard let v = g.metadata["tokenizer.ggml." + key] else { return fallback }
-            guard let i = v.int, i >= 0, i < toks.count else { throw bad("tokenizer.ggml.\(key) is not a token id") }
-            return Int32(i)
-        }
-        vocabSize = toks.count
-        bos = try special("bos_token_id", 0)
-        eos = try special("eos_token_id", 0)
-        pad = try special("padding_token_id", eos)
-        preTokenizer = pre
-        splitDigits = pre == "smollm"
-        tokens = toks
-        self.ids = ids
-        self.ranks = ranks
-        var ctl = [Bool](repeating: false, count: toks.count)
-        var c: [(text: [Unicode.Scalar], id: Int32)] = []
-        for (i, ty) in types.enumerated() where ty == 3 {
-            ctl[i] = true
-            c.append((Array(toks[i].unicodeScalars), Int32(i)))
-        }
-        control = c.sorted { $0.text.count > $1.text.count }
-        isControl = ctl
+    /// One token matched in the text before pre-tokenization. Special tokens (GGUF type 3,
+    /// HF `special: true`) are dropped by `decode` unless asked for; the others (GGUF type 4,
+    /// HF added tokens with `special: false`) always decode to their text.
+    struct AddedToken {
+        var text: String
+        var id: Int32
+        var special: Bool
     }
 
-    /// Tokens of `text` exactly as HF `tokenizer(text, add_special_tokens=False)`: control
+    public let vocabSize: Int
+    public let bos: Int32, eos: Int32, pad: Int32
+    /// Whether the model's tokenizer puts BOS in front of a text it encodes with special
+    /// tokens (HF `add_special_tokens=True`, llama.cpp's add_bos). `encode` never adds it.
+    public let addsBOS: Bool
+    /// The pre-tokenizer, by llama.cpp's name: "gpt2" (or "default"), "smollm", "llama-bpe", "qwen2".
+    public let preTokenizer: String
+    let split: BPEPreTokenizer
+    let nfc: Bool
+    let ignoreMerges: Bool
+    /// Each id's text (internal: the exporters write it back out).
+    let tokens: [String]
+    private let ids: [String: Int32]
+    /// "left right" → merge rank.
+    let ranks: [String: Int]
+    /// Per id: a special added token (GGUF type 3, "control").
+    let isControl: [Bool]
+    /// Per id: a non-special added token (GGUF type 4, "user defined").
+    let isUserDefined: [Bool]
+    private let added: [(text: [Unicode.Scalar], id: Int32)]   // longest first
+
+    /// A tokenizer from its parts. `tokens[id]` is each id's text (byte-mapped symbols for
+    /// ordinary tokens, plain text for added ones); `merges` in rank order (a merge whose
+    /// halves contain U+0020 can never apply to byte-mapped symbols and is left out); the
+    /// special ids must be valid ids. Throws `.badData` naming `source` for an added token
+    /// out of range or empty.
+    init(tokens: [String], merges: [(String, String)], added: [AddedToken], split: BPEPreTokenizer,
+         preTokenizer: String, nfc: Bool, ignoreMerges: Bool, bos: Int32, eos: Int32, pad: Int32,
+         addsBOS: Bool, source: String) throws {
+        var ids: [String: Int32] = [:]
+        ids.reserveCapacity(tokens.count)
+        var control = [Bool](repeating: false, count: tokens.count), user = control
+        var matched: [(text: [Unicode.Scalar], id: Int32)] = []
+        for a in added {
+            guard a.id >= 0 && Int(a.id) < tokens.count, !a.text.isEmpty else {
+                throw IBTPOError(.badData, "\(source): added token \(a.id) '\(a.text)' is empty or not a token id")
+            }
+            if a.special { control[Int(a.id)] = true } else { user[Int(a.id)] = true }
+            matched.append((Array(a.text.unicodeScalars), a.id))
+        }
+        for (i, t) in tokens.enumerated() where !t.isEmpty && ids[t] == nil { ids[t] = Int32(i) }
+        var ranks: [String: Int] = [:]
+        ranks.reserveCapacity(merges.count)
+        for (r, m) in merges.enumerated() where !m.0.contains(" ") && !m.1.contains(" ") {
+            let key = m.0 + " " + m.1
+            if ranks[key] == nil { ranks[key] = r }
+        }
+        // Longest first; among equal lengths the lower id, so the order does not depend on the file's.
+        matched.sort { $0.text.count != $1.text.count ? $0.text.count > $1.text.count : $0.id < $1.id }
+        vocabSize = tokens.count
+        self.bos = bos; self.eos = eos; self.pad = pad; self.addsBOS = addsBOS
+        self.preTokenizer = preTokenizer
+        self.split = split; self.nfc = nfc; self.ignoreMerges = ignoreMerges
+        self.tokens = tokens
+        self.ids = ids
+        self.ranks = ranks
+        self.added = matched
+        self.isControl = control
+        self.isUserDefined = user
+    }
+
+    /// Tokens of `text` exactly as HF `tokenizer(text, add_special_tokens=False)`: added
     /// tokens in the text are recognised, no BOS is added.
     public func encode(_ text: String) -> [Int32] {
-        let s = Array(text.unicodeScalars)
+        let s = Array((nfc ? BPETokenizer.nfc(text) : text).unicodeScalars)
         var out: [Int32] = []
         var start = 0, i = 0
         while i < s.count {
-            if let (len, id) = controlMatch(s, at: i) {
-                encodePlain(s[start..<i], into: &out)
+            if let (len, id) = addedMatch(s, at: i) {
+                encodePlain(s, start..<i, into: &out)
                 out.append(id)
                 i += len; start = i
             } else {
                 i += 1
             }
         }
-        encodePlain(s[start..<s.count], into: &out)
+        encodePlain(s, start..<s.count, into: &out)
         return out
     }
 
-    /// Text of `tokens` (U+FFFD for invalid UTF-8 and unknown ids); control tokens are kept
-    /// as their text when `keepSpecial`, dropped otherwise (the `Tokenizer` contract).
+    /// Text of `tokens` (U+FFFD for invalid UTF-8 and unknown ids); special tokens are kept
+    /// as their text when `keepSpecial`, dropped otherwise (the `Tokenizer` contract); other
+    /// added tokens are always their text.
     public func decode(_ tokens: [Int32], keepSpecial: Bool) -> String {
         var bytes: [UInt8] = []
         for t in tokens {
             guard t >= 0 && Int(t) < self.tokens.count else { bytes += [0xEF, 0xBF, 0xBD]; continue }
             if isControl[Int(t)] {
                 if keepSpecial { bytes += Array(self.tokens[Int(t)].utf8) }
-                continue
-            }
-            for u in self.tokens[Int(t)].unicodeScalars {
-                if let b = ByteMap.byte[u] { bytes.append(b) } else { bytes += Array(String(u).utf8) }
+            } else if isUserDefined[Int(t)] {
+                bytes += Array(self.tokens[Int(t)].utf8)
+            } else {
+                for u in self.tokens[Int(t)].unicodeScalars {
+                    if let b = ByteMap.byte[u] { bytes.append(b) } else { bytes += Array(String(u).utf8) }
+                }
             }
         }
         return String(decoding: bytes, as: UTF8.self)
@@ -107,10 +122,26 @@ public struct BPETokenizer: Tokenizer {
 
     public func decode(_ tokens: [Int32]) -> String { decode(tokens, keepSpecial: false) }
 
+    /// The id of the token whose text is exactly `text` (an added token's text, or an
+    /// ordinary token's byte-mapped symbols), or nil.
+    public func id(of text: String) -> Int32? {
+        if let a = added.first(where: { String(String.UnicodeScalarView($0.text)) == text }) { return a.id }
+        return ids[text]
+    }
+
     // MARK: steps
 
-    private func controlMatch(_ s: [Unicode.Scalar], at i: Int) -> (Int, Int32)? {
-        for c in control where c.text.count <= s.count - i {
+    /// NFC of `text` (the standard library's normaliser; ASCII is returned as it is).
+    static func nfc(_ text: String) -> String {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) { return text }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        text._withNFCCodeUnits { bytes.append($0) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private func addedMatch(_ s: [Unicode.Scalar], at i: Int) -> (Int, Int32)? {
+        for c in added where c.text.count <= s.count - i {
             var ok = true
             for k in 0..<c.text.count where s[i + k] != c.text[k] { ok = false; break }
             if ok { return (c.text.count, c.id) }
@@ -118,66 +149,9 @@ public struct BPETokenizer: Tokenizer {
         return nil
     }
 
-    private func encodePlain(_ s: ArraySlice<Unicode.Scalar>, into out: inout [Int32]) {
-        if s.isEmpty { return }
-        var piece: [Unicode.Scalar] = []
-        func flush() { if !piece.isEmpty { regexSplit(piece, into: &out); piece.removeAll() } }
-        for u in s {
-            if splitDigits && Self.isN(u) {
-                flush()
-                regexSplit([u], into: &out)
-            } else {
-                piece.append(u)
-            }
-        }
-        flush()
-    }
-
-    static func isL(_ u: Unicode.Scalar) -> Bool {
-        switch u.properties.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
-        default: return false
-        }
-    }
-    static func isN(_ u: Unicode.Scalar) -> Bool {
-        switch u.properties.generalCategory {
-        case .decimalNumber, .letterNumber, .otherNumber: return true
-        default: return false
-        }
-    }
-    static func isS(_ u: Unicode.Scalar) -> Bool { u.properties.isWhitespace }
-
-    /// GPT-2's pattern over one piece, each match then byte-mapped and merged.
-    private func regexSplit(_ s: [Unicode.Scalar], into out: inout [Int32]) {
-        let n = s.count
-        var i = 0
-        func run(from j: Int, _ p: (Unicode.Scalar) -> Bool) -> Int {
-            var k = j
-            while k < n && p(s[k]) { k += 1 }
-            return k
-        }
-        let other: (Unicode.Scalar) -> Bool = { !Self.isS($0) && !Self.isL($0) && !Self.isN($0) }
-        while i < n {
-            var end = i
-            let c = s[i]
-            if c == "'" && i + 1 < n {
-                let a = s[i + 1], b: Unicode.Scalar? = i + 2 < n ? s[i + 2] : nil
-                if a == "s" || a == "t" || a == "m" || a == "d" { end = i + 2 }
-                else if (a == "r" && b == "e") || (a == "v" && b == "e") || (a == "l" && b == "l") { end = i + 3 }
-            }
-            // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`, in that order
-            for cls in [Self.isL, Self.isN, other] where end == i {
-                if c == " " && i + 1 < n && cls(s[i + 1]) { end = run(from: i + 1, cls) }
-                else if cls(c) { end = run(from: i, cls) }
-            }
-            if end == i {
-                // `\s+(?!\S)`, else `\s+`
-                let w = run(from: i, Self.isS)
-                end = (w < n && w - i >= 2) ? w - 1 : max(w, i + 1)
-            }
-            bpe(s[i..<end], into: &out)
-            i = end
-        }
+    private func encodePlain(_ s: [Unicode.Scalar], _ r: Range<Int>, into out: inout [Int32]) {
+        if r.isEmpty { return }
+        split.split(s, r) { bpe(s[$0], into: &out) }
     }
 
     /// Byte-maps one pre-token and applies the merges, lowest rank first.
@@ -185,6 +159,10 @@ public struct BPETokenizer: Tokenizer {
         var bytes: [UInt8] = []
         for u in piece { bytes += Array(String(u).utf8) }
         var sym = bytes.map { String(ByteMap.char[Int($0)]) }
+        if ignoreMerges, let id = ids[sym.joined()] {
+            out.append(id)
+            return
+        }
         while sym.count > 1 {
             var best = Int.max, at = -1
             for k in 0..<(sym.count - 1) {
