@@ -572,7 +572,8 @@ ibtpo_status ibtpo_trainer_load(ibtpo_trainer *trainer, const char *path);
 /* ---- Pretrained models -------------------------------------------------------------- */
 
 /** Creates a trainer whose model is a pretrained one: `path` names a GGUF file (architectures
- *  llama and qwen2, any tensor type of docs/model-formats.md, dequantised to float32) or a
+ *  llama and qwen2, any tensor type of docs/model-formats.md, dequantised to float32), a
+ *  Hugging Face directory (config.json, safetensors F32/F16/BF16, tokenizer.json) or a
  *  checkpoint of a pretrained model (which names the file it started from and restores its
  *  weights, moments, step and RNG). The model config (sizes, head_dim, biases, RoPE) comes
  *  from the file: cfg->model is ignored except cfg->model.max_seq, which caps the context

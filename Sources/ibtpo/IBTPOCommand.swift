@@ -48,7 +48,7 @@ struct ConfigOptions: ParsableArguments {
 /// Options shared by commands that build a model or read a checkpoint.
 struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Model preset (tiny or small; default: tiny, the C API's default model), or a pretrained "
-                               + "model: a GGUF file or a checkpoint of a pretrained model. A command that reads a "
+                               + "model: a GGUF file, a Hugging Face directory or a checkpoint of a pretrained model. A command that reads a "
                                + "checkpoint takes the checkpoint's model; a different preset is an error there.",
                                valueName: "model"))
     var model: String?

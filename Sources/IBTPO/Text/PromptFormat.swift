@@ -24,6 +24,7 @@ public struct PromptFormat: Equatable, Sendable {
     /// The prompt's tokens.
     public func tokens(for prompt: String, tokenizer: any Tokenizer) -> [Int32] {
         let body = tokenizer.encode(text(for: prompt))
-        return addBOS ? [tokenizer.bos] + body : body
+        // A template that writes BOS itself (Llama 3's <|begin_of_text|>) gets no second one.
+        return addBOS && body.first != tokenizer.bos ? [tokenizer.bos] + body : body
     }
 }

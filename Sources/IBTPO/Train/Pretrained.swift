@@ -18,13 +18,14 @@ public struct PretrainedModel {
     public let chatTemplateSource: String?
     /// The template, when it is of a recognised family (nil otherwise, or without one).
     public let chatTemplate: ChatTemplate?
-    /// Whether the tokenizer puts BOS in front (`tokenizer.ggml.add_bos_token`; default false
-    /// for byte-level BPE models, as in HF's GPT-2-style tokenizers).
+    /// Whether the tokenizer puts BOS in front (`BPETokenizer.addsBOS`: GGUF's
+    /// add_bos_token, HF's add_bos_token or post-processor).
     public let addBOS: Bool
     /// The GGUF or HF source whose weights (and tokenizer) this is; for a checkpoint, the
     /// model it references.
     public let source: String
     let gguf: GGUFFile?
+    let hf: HFDirectory?
 
     /// Asset names a checkpoint of a pretrained model carries.
     public static let sourceAsset = "source_model"
@@ -38,7 +39,10 @@ public struct PretrainedModel {
         var st = stat()
         guard stat(path, &st) == 0 else { throw IBTPOError(.io, "\(path): no such file or directory") }
         if (st.st_mode & S_IFMT) == S_IFDIR {
-            throw IBTPOError(.notSupported, "\(path): Hugging Face directories are not readable yet (GGUF files are)")
+            guard HFDirectory.isModelDirectory(path) else {
+                throw IBTPOError(.notSupported, "\(path): a directory without config.json is not a Hugging Face model")
+            }
+            return try PretrainedModel(hf: try HFDirectory(path: path), maxSeq: maxSeq)
         }
         let f = try RegularFile.open(path)
         var magic = [UInt8](repeating: 0, count: min(8, f.size))
@@ -56,13 +60,32 @@ public struct PretrainedModel {
         if let maxSeq { c.maxSeq = max(1, min(maxSeq, full.maxSeq)) }
         try c.validate()
         path = g.path; kind = .gguf; config = c; fileContext = full.maxSeq; source = absolutePath(g.path); gguf = g
+        hf = nil
         tokenizer = try BPETokenizer(gguf: g)
         guard tokenizer.vocabSize <= c.vocab else {
             throw IBTPOError(.badData, "\(g.path): the tokenizer has \(tokenizer.vocabSize) tokens, the model's vocab is \(c.vocab)")
         }
         chatTemplateSource = g.metadata["tokenizer.chat_template"]?.string
         chatTemplate = chatTemplateSource.flatMap { try? ChatTemplate(source: $0) }
-        addBOS = g.metadata["tokenizer.ggml.add_bos_token"]?.bool ?? false
+        addBOS = tokenizer.addsBOS
+    }
+
+    /// The model of a Hugging Face directory (config.json, safetensors, tokenizer.json,
+    /// tokenizer_config.json; architectures of `ModelConfig.hfArchitectures`).
+    public init(hf d: HFDirectory, maxSeq: Int? = nil) throws {
+        let full = try ModelConfig(hf: d)
+        var c = full
+        if let maxSeq { c.maxSeq = max(1, min(maxSeq, full.maxSeq)) }
+        try c.validate()
+        path = d.path; kind = .huggingFace; config = c; fileContext = full.maxSeq; source = absolutePath(d.path)
+        gguf = nil; hf = d
+        tokenizer = try BPETokenizer(hf: d)
+        guard tokenizer.vocabSize <= c.vocab else {
+            throw IBTPOError(.badData, "\(d.path): the tokenizer has \(tokenizer.vocabSize) tokens, the model's vocab is \(c.vocab)")
+        }
+        chatTemplateSource = try HFTokenizerConfig(directory: d.path).chatTemplate
+        chatTemplate = chatTemplateSource.flatMap { try? ChatTemplate(source: $0) }
+        addBOS = tokenizer.addsBOS
     }
 
     /// A checkpoint of a pretrained model: the config from its header, tokenizer and template
@@ -85,14 +108,16 @@ public struct PretrainedModel {
         }
         return PretrainedModel(path: path, kind: .checkpoint, config: h.config, fileContext: base.fileContext,
                                tokenizer: base.tokenizer, chatTemplateSource: base.chatTemplateSource,
-                               chatTemplate: base.chatTemplate, addBOS: base.addBOS, source: src, gguf: base.gguf)
+                               chatTemplate: base.chatTemplate, addBOS: base.addBOS, source: src, gguf: base.gguf,
+                               hf: base.hf)
     }
 
     init(path: String, kind: Kind, config: ModelConfig, fileContext: Int, tokenizer: BPETokenizer,
-         chatTemplateSource: String?, chatTemplate: ChatTemplate?, addBOS: Bool, source: String, gguf: GGUFFile?) {
+         chatTemplateSource: String?, chatTemplate: ChatTemplate?, addBOS: Bool, source: String, gguf: GGUFFile?,
+         hf: HFDirectory?) {
         self.path = path; self.kind = kind; self.config = config; self.fileContext = fileContext
         self.tokenizer = tokenizer; self.chatTemplateSource = chatTemplateSource; self.chatTemplate = chatTemplate
-        self.addBOS = addBOS; self.source = source; self.gguf = gguf
+        self.addBOS = addBOS; self.source = source; self.gguf = gguf; self.hf = hf
     }
 
     /// The prompt format of this model: its BOS rule, and its chat template when `chat`
@@ -110,8 +135,9 @@ public struct PretrainedModel {
     /// Copies the weights into `model` (whose config must equal `config`). For a checkpoint
     /// this reads the source model's weights; `Trainer(pretrained:)` then loads the checkpoint.
     func loadWeights(into model: Model) throws {
-        guard let g = gguf else { throw IBTPOError(.internalError, "\(path): no weight source") }
-        try model.loadWeights(from: g)
+        if let g = gguf { return try model.loadWeights(from: g) }
+        guard let d = hf else { throw IBTPOError(.internalError, "\(path): no weight source") }
+        try model.loadWeights(fromHF: d)
     }
 }
 

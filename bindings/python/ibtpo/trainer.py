@@ -233,8 +233,9 @@ class Trainer:
     @classmethod
     def from_pretrained(cls, path, *, chat: bool = False, system: Optional[str] = None, context: int = 512,
                         **config) -> "Trainer":
-        """A trainer whose model is a pretrained one: a GGUF file (llama, qwen2) or a
-        checkpoint of a pretrained model. The model's sizes come from the file; `context`
+        """A trainer whose model is a pretrained one: a GGUF file (llama, qwen2), a Hugging
+        Face directory (config.json, safetensors, tokenizer.json) or a checkpoint of a
+        pretrained model. The model's sizes come from the file; `context`
         caps its context (the RoPE tables and KV cache are sized by it) and `config` holds
         the other TrainerConfig fields (batch, seq, lr, rollout_slots, ...). chat=True renders
         task prompts through the model's chat template, with `system` as system message."""
