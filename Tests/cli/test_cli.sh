@@ -215,6 +215,19 @@ check "--model naming the checkpoint's model is accepted" 0 "greedy" -- \
 check "--model naming another model is an error" 64 "--model small differs from the model of" -- \
     "$BIN" eval --checkpoint "$TMP/a.ckpt" --model small --task add --option digits=2 --eval-count 4
 
+# Pretrained models (the committed tiny fixtures): the config, tokenizer and chat template come
+# from the file; a checkpoint of one names its source, so eval/sample need nothing else.
+FIX="$ROOT/Tests/fixtures/models"
+check "info --model HF dir prints its config" 0 "memory plan" -- "$BIN" info --model "$FIX/qwen2_bias" --batch 4 --seq 64
+check "sft from an HF directory (qwen2, chat template)" 0 "checkpoint: " -- \
+    "$BIN" sft --model "$FIX/qwen2_bias" --task add --chat --steps 3 --batch 4 --seq 128 --eval-count 2 --out "$TMP/q.ckpt"
+check "eval a pretrained-model checkpoint" 0 "greedy" -- "$BIN" eval --checkpoint "$TMP/q.ckpt" --task add --seq 128 --eval-count 2
+check "sample from a GGUF model without a checkpoint" 0 "sample 0: reward" -- \
+    "$BIN" sample --model "$FIX/llama_tied.gguf" --task add --chat --count 1 --samples 1 --max-new-tokens 4
+check "generate from a GGUF model" 0 "tok/s" -- "$BIN" generate --model "$FIX/llama_tied.gguf" --prompt "hi" --max-new 4
+check "a directory that is not a model" 8 "config.json" -- "$BIN" sample --model "$TMP" --task add --count 1
+check "sample with neither checkpoint nor model file" 64 "give --checkpoint" -- "$BIN" sample --task add --count 1
+
 echo "$pass passed, $fail failed"
 bash "$ROOT/Tests/cli/test_kill_resume.sh" "$BIN" || fail=$((fail + 1))
 [ "$fail" = 0 ]
