@@ -14,7 +14,7 @@ struct IBTPOCommand: ParsableCommand {
         options on the command line override the file.
         """,
         version: LibraryVersion.string,
-        subcommands: [Demo.self, SFT.self, Eval.self, Sample.self, Score.self, Info.self, Generate.self, Bench.self, TreeBenchCommand.self, Train.self, Plot.self]
+        subcommands: [Demo.self, SFT.self, Eval.self, Sample.self, Score.self, Info.self, Generate.self, Export.self, Bench.self, TreeBenchCommand.self, Train.self, Plot.self]
     )
 
     /// ArgumentParser's `main`, with `--config FILE` spliced in first (ConfigFile), and a

@@ -25,6 +25,27 @@ enum OutputPaths {
         }
     }
 
+    /// For an output directory (`option` in messages): refuses `path` if it exists and is not
+    /// a directory, creates it and its parents if missing, and checks that it is writable;
+    /// then removes stale temporaries of the files `names` inside it. Errors are `.io`.
+    static func prepareDirectory(_ path: String, option: String, files names: [String]) throws {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw IBTPOError(.io, "\(option) \(path) is \((st.st_mode & S_IFMT) == S_IFREG ? "a regular file" : kind(st.st_mode)), "
+                    + "not a directory")
+            }
+        } else if errno != ENOENT {
+            throw IBTPOError(.io, "\(option) \(path): \(reason())")
+        }
+        try makeDirectories(path)
+        guard access(path, W_OK | X_OK) == 0 else {
+            throw IBTPOError(.io, "\(option) \(path): the directory is not writable: \(reason())")
+        }
+        let base = path.hasSuffix("/") ? path : path + "/"
+        for n in names { removeStaleTemporaries(of: base + n) }
+    }
+
     static func kind(_ mode: mode_t) -> String {
         switch mode & S_IFMT {
         case S_IFDIR: "a directory"
