@@ -166,6 +166,12 @@ final class ExportTests: XCTestCase {
         try m.exportHF(dir: dir.path + "/hfv", dtype: .f32, info: ExportInfo(tokenizerFiles: ["tokenizer.json": Array("{}".utf8)]))
         XCTAssertEqual(try FileIO.read(dir.path + "/hfv/tokenizer.json"), Array("{}".utf8))
         XCTAssertEqual(dir.entries("/hfv"), ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json"])
+        try m.exportHF(dir: dir.path + "/hfv", dtype: .f32,
+                       info: ExportInfo(chatTemplate: "{{ x }}", tokenizerFiles: ["tokenizer.json": Array("{}".utf8)]))
+        XCTAssertEqual(try JSONParser.parse(FileIO.read(dir.path + "/hfv/tokenizer_config.json"))["chat_template"], .string("{{ x }}"))
+        XCTAssertThrowsError(try m.exportHF(dir: dir.path + "/hfw", dtype: .f32,
+                                            info: ExportInfo(tokenizerFiles: ["tokenizer.json": [], "../x": []])))
+        XCTAssertFalse(dir.entries().contains("hfw"), "a bad file name is refused before anything is written")
     }
 
     func testHuggingFaceRopeScaling() throws {

@@ -228,6 +228,22 @@ check "generate from a GGUF model" 0 "tok/s" -- "$BIN" generate --model "$FIX/ll
 check "a directory that is not a model" 8 "config.json" -- "$BIN" sample --model "$TMP" --task add --count 1
 check "sample with neither checkpoint nor model file" 64 "give --checkpoint" -- "$BIN" sample --task add --count 1
 
+# export: a checkpoint to a Hugging Face directory and to GGUF; bad arguments refused before any work.
+check "export hf writes the directory" 0 "wrote .*hf-out \(hf, f32\)" -- \
+    "$BIN" export --model "$TMP/a.ckpt" --format hf --out "$TMP/hf-out"
+check "the directory has config.json and model.safetensors" 0 "model.safetensors" -- \
+    bash -c "ls '$TMP/hf-out' && grep -q '\"model_type\": \"llama\"' '$TMP/hf-out/config.json'"
+check "export gguf q8_0 writes the file" 0 "wrote .*x.gguf \(gguf, q8_0\)" -- \
+    "$BIN" export --model "$TMP/a.ckpt" --format gguf --dtype q8_0 --out "$TMP/x.gguf"
+check "export: unknown format" 64 "--format must be hf or gguf" -- "$BIN" export --model "$TMP/a.ckpt" --format onnx --out "$TMP/y"
+check "export: dtype of the other format" 64 "--format hf takes --dtype f32 or bf16" -- \
+    "$BIN" export --model "$TMP/a.ckpt" --format hf --dtype q8_0 --out "$TMP/y"
+check "export: hf --out is a file" 3 "is a regular file, not a directory" -- \
+    "$BIN" export --model "$TMP/a.ckpt" --format hf --out "$TMP/x.gguf"
+check "export: gguf --out is a directory" 3 "is a directory, not a regular file" -- \
+    "$BIN" export --model "$TMP/a.ckpt" --format gguf --out "$TMP/hf-out"
+check "export: --model of another kind" 9 "neither a GGUF file nor an ibtpo checkpoint" -- \
+    "$BIN" export --model "$TMP/hf-out/config.json" --format gguf --out "$TMP/z.gguf"
 echo "$pass passed, $fail failed"
 bash "$ROOT/Tests/cli/test_kill_resume.sh" "$BIN" || fail=$((fail + 1))
 [ "$fail" = 0 ]

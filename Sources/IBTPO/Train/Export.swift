@@ -31,7 +31,8 @@ extension Model {
     /// config.json (`ModelConfig.huggingFaceConfig`), generation_config.json,
     /// model.safetensors (`huggingFaceTensors`, as `dtype`, F32 exact or BF16 rounded to
     /// nearest even) and the tokenizer: `info.tokenizerFiles` copied verbatim when they hold
-    /// tokenizer.json, else tokenizer.json and tokenizer_config.json regenerated from
+    /// tokenizer.json (plus a tokenizer_config.json carrying `info.chatTemplate` when they
+    /// have none), else tokenizer.json and tokenizer_config.json regenerated from
     /// `info.tokenizer`, else none. Every file is written atomically; everything that can be
     /// refused (the config, the tokenizer, a file name) is checked before the first write.
     /// `progress(done, total)` follows the weight bytes. Throws `.notSupported` (RoPE factors
@@ -56,6 +57,11 @@ extension Model {
                     throw invalid("tokenizer file name '\(name)' is not a plain file name of its own")
                 }
                 files.append((name, bytes))
+            }
+            if info.tokenizerFiles["tokenizer_config.json"] == nil, let t = info.chatTemplate {
+                let tc = JSONDoc.object([("tokenizer_class", .string("PreTrainedTokenizerFast")), ("chat_template", .string(t)),
+                                         ("model_max_length", .int(config.maxSeq))])
+                files.append(("tokenizer_config.json", tc.serialized(indent: 2) + [0x0A]))
             }
         } else if let tok {
             files.append(("tokenizer.json", try tok.huggingFaceJSON(addBOS: info.addBOS).serialized(indent: 2) + [0x0A]))
