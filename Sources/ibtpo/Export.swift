@@ -111,7 +111,12 @@ struct ExportSource {
         let cfg = try ModelConfig(gguf: g)
         let model = try Model(config: cfg, shape: TrainShape(batch: 1, seq: 1), threads: 1, seed: 1, initialize: false)
         try model.loadWeights(from: g)
-        let tok = try BPETokenizer(gguf: g)
+        // A tokenizer libibtpo cannot read (SentencePiece, another pre-tokenizer) leaves the
+        // weights exportable: say so, and write no tokenizer.
+        var tok: BPETokenizer? = nil
+        do { tok = try BPETokenizer(gguf: g) } catch let e as IBTPOError where e.status == .notSupported {
+            printErr("warning: the tokenizer is not exported: \(e.message)")
+        }
         let name = g.metadata["general.name"]?.string ?? baseName(path)
         let info = ExportInfo(name: name, tokenizer: tok, chatTemplate: g.metadata["tokenizer.chat_template"]?.string,
                               addBOS: g.metadata["tokenizer.ggml.add_bos_token"]?.bool ?? false)

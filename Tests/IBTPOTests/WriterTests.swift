@@ -177,6 +177,9 @@ final class WriterTests: XCTestCase {
             XCTAssertEqual(v["nan"], .null)
             XCTAssertEqual(v["nested"], .object(["a": .array([]), "b": .object([:])]))
         }
+        // A parsed document written back parses to the same value.
+        let parsed = try JSONParser.parse(#"{"b": [1, 2.5, "x\u00e9", null, true], "a": {"z": -0.001, "y": {}}}"#)
+        XCTAssertEqual(try JSONParser.parse(JSONDoc(parsed).serialized()), parsed)
         let compact = String(decoding: JSONDoc.object([("eps", .float(1e-5)), ("n", .int(3)), ("t", .float(100000))]).serialized(),
                              as: UTF8.self)
         print("compact: \(compact)")
