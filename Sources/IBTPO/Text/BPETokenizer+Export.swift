@@ -10,6 +10,9 @@ extension BPETokenizer {
     /// Whether id `i` is a control token (type 3: `<|im_start|>` …), matched whole in text.
     public func isControlToken(_ i: Int) -> Bool { i >= 0 && i < isControl.count && isControl[i] }
 
+    /// The text of token `id` ("" outside the vocabulary).
+    func tokenText(_ id: Int32) -> String { id >= 0 && Int(id) < tokens.count ? tokens[Int(id)] : "" }
+
     // Split patterns of the Hugging Face tokenizers of each pre-tokenizer family (as
     // transformers' GGUF converter and the models' own tokenizer.json files spell them).
     static let llama3Split = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"#
@@ -57,7 +60,7 @@ extension BPETokenizer {
         }
         let post: JSONDoc
         if addBOS {
-            let b = tokens[Int(bos)]
+            let b = tokenText(bos)
             let bosPiece: JSONDoc = .object([("SpecialToken", .object([("id", .string(b)), ("type_id", .int(0))]))])
             func seq(_ id: String, _ type: Int) -> JSONDoc {
                 .object([("Sequence", .object([("id", .string(id)), ("type_id", .int(type))]))])
@@ -101,7 +104,7 @@ extension BPETokenizer {
     /// The control tokens with the flags tokenizer.json and tokenizer_config.json give
     /// added tokens (content first).
     private var addedTokens: [(id: Int, flags: [(String, JSONDoc)])] {
-        tokens.indices.filter { isControl[$0] }.map { i in
+        tokens.indices.filter(isControlToken).map { i in
             (i, [("content", .string(tokens[i])), ("single_word", .bool(false)), ("lstrip", .bool(false)),
                  ("rstrip", .bool(false)), ("normalized", .bool(false)), ("special", .bool(true))])
         }
@@ -118,9 +121,9 @@ extension BPETokenizer {
             ("add_eos_token", .bool(false)),
             ("add_prefix_space", .bool(false)),
             ("added_tokens_decoder", .object(addedTokens.map { (String($0.id), .object($0.flags)) })),
-            ("bos_token", .string(tokens[Int(bos)])),
-            ("eos_token", .string(tokens[Int(eos)])),
-            ("pad_token", .string(tokens[Int(pad)])),
+            ("bos_token", .string(tokenText(bos))),
+            ("eos_token", .string(tokenText(eos))),
+            ("pad_token", .string(tokenText(pad))),
             ("clean_up_tokenization_spaces", .bool(false)),
             ("model_max_length", .int(maxLength)),
         ]
@@ -140,7 +143,7 @@ extension BPETokenizer {
             throw invalid("the tokenizer has \(tokens.count) tokens, more than the model's vocabulary of \(modelVocab)")
         }
         var toks = tokens
-        var types = isControl.map { Int32($0 ? 3 : 1) }
+        var types = tokens.indices.map { Int32(isControlToken($0) ? 3 : 1) }
         for i in tokens.count..<modelVocab { toks.append("[PAD\(i)]"); types.append(5) }
         var m: [(key: String, value: GGUFMetadataValue)] = [
             ("tokenizer.ggml.model", .string("gpt2")),
