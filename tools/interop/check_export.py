@@ -69,9 +69,55 @@ def logits(model, ids):
         return model(torch.tensor([ids])).logits[0].float()
 
 
+def fixtures(binary, root, work):
+    """The tiny fixture models (Llama MQA/GQA/untied/head_dim, Qwen2 with biases, llama3 RoPE
+    scaling): each GGUF exported to hf and gguf, against transformers on the fixture's own HF
+    directory, and our GGUF's tensors against the fixture GGUF's (convert_hf_to_gguf's layout)."""
+    import torch
+    import gguf
+    from transformers import AutoModelForCausalLM
+    if not os.path.exists(f"{root}/manifest.json"):
+        print(f"\n== fixture models: {root}/manifest.json not found, skipped")
+        return
+    print(f"\n== fixture models ({root}) ==")
+    for e in json.load(open(f"{root}/manifest.json"))["models"]:
+        if e["type"] != "F32" or not e["hf_dir"]:
+            continue
+        n = e["name"]
+        src = f"{root}/{e['gguf']}"
+        out = f"{work}/fx-{n}"
+        os.makedirs(f"{out}/gguf", exist_ok=True)
+        for fmt, dest in [("hf", f"{out}/hf"), ("gguf", f"{out}/gguf/m.gguf")]:
+            r = subprocess.run([binary, "export", "--model", src, "--format", fmt, "--out", dest], capture_output=True, text=True)
+            if r.returncode != 0:
+                check(False, f"{n}: ibtpo export {fmt}: {r.stderr.strip()}")
+                continue
+        ref = AutoModelForCausalLM.from_pretrained(f"{root}/{e['hf_dir']}", dtype=torch.float32)
+        hf = AutoModelForCausalLM.from_pretrained(f"{out}/hf", dtype=torch.float32)
+        gg = AutoModelForCausalLM.from_pretrained(f"{out}/gguf", gguf_file="m.gguf", dtype=torch.float32)
+        seqs = [s["ids"] for s in json.load(open(f"{root}/{e['ref']}"))["sequences"]]
+        dh = max((logits(hf, s) - logits(ref, s)).abs().max().item() for s in seqs)
+        dg = max((logits(gg, s) - logits(ref, s)).abs().max().item() for s in seqs)
+        check(type(hf) is type(ref) and dh <= 1e-5,
+              f"{n}: hf export loads as {type(hf).__name__}; logits vs the fixture's HF dir: max abs diff {dh:.2e}")
+        theirs = {t.name: t for t in gguf.GGUFReader(src).tensors}
+        ours = gguf.GGUFReader(f"{out}/gguf/m.gguf")
+        same = sum(np.array_equal(np.asarray(t.data), np.asarray(theirs[t.name].data)) for t in ours.tensors if t.name in theirs)
+        check(same == len(theirs) == len(ours.tensors), f"{n}: our GGUF's {len(ours.tensors)} tensors equal the fixture GGUF's "
+              f"({same} identical)")
+        rope = "rope_freqs.weight" in theirs
+        if rope:
+            print(f"  info  {n}: gguf export through transformers' GGUF loader: max abs diff {dg:.2e} (that loader ignores "
+                  f"rope_freqs.weight, the fixture's own GGUF gives the same)")
+        else:
+            check(dg <= 1e-5, f"{n}: gguf export through transformers' GGUF loader: max abs diff {dg:.2e}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ibtpo"), ap.add_argument("--gguf"), ap.add_argument("--work")
+    ap.add_argument("--fixtures", default=f"{REPO}/Tests/fixtures/models",
+                    help="tiny fixture models (manifest.json; tools/fixtures/make_models.py) to export too, if present")
     a = ap.parse_args()
     binary, src = find_binary(a.ibtpo), find_gguf(a.gguf)
     work = a.work or tempfile.mkdtemp(prefix="ibtpo-interop-")
@@ -211,6 +257,8 @@ def main():
         d = max(abs(x - y) for x, y in zip(ours, theirs)) if len(ours) == 3 else float("inf")
         check(d <= 1e-4, f"{label}: transformers' log-probs of the completion = `ibtpo score --tokens` (printed to 4 decimals): "
               f"max diff {d:.2e} ({theirs})")
+
+    fixtures(binary, a.fixtures, work)
 
     if not a.work:
         shutil.rmtree(work, ignore_errors=True)
