@@ -4,7 +4,7 @@ import IBTPO
 
 /// `ibtpo export --model M --format hf|gguf --out PATH [--dtype ...]`: writes a model as a
 /// Hugging Face directory (config.json, model.safetensors, tokenizer files) or as a
-/// llama.cpp GGUF file. M is a GGUF file or an ibtpo checkpoint.
+/// llama.cpp GGUF file. M is a GGUF file, a Hugging Face directory or an ibtpo checkpoint.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Export a model as a Hugging Face directory (safetensors) or a GGUF file.",
@@ -16,7 +16,7 @@ struct Export: ParsableCommand {
             file (--dtype f32, f16 or q8_0; norms and other 1-D tensors stay f32).
             """)
     @OptionGroup var configOpts: ConfigOptions
-    @Option(help: "The model: a GGUF file or an ibtpo checkpoint.") var model: String
+    @Option(help: "The model: a GGUF file, a Hugging Face directory or an ibtpo checkpoint.") var model: String
     @Option(help: "hf (a directory) or gguf (a file).") var format: String
     @Option(help: "Output directory (hf) or file (gguf).") var out: String
     @Option(help: "Weight type: f32 or bf16 for hf, f32, f16 or q8_0 for gguf (default f32, exact).") var dtype: String = "f32"
@@ -83,16 +83,16 @@ struct ExportSource {
     static func load(_ path: String) throws -> ExportSource {
         var st = stat()
         guard stat(path, &st) == 0 else { throw IBTPOError(.io, "--model \(path): \(String(cString: strerror(errno)))") }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            throw IBTPOError(.notSupported, "\(path) is a directory; reading Hugging Face directories is not in this "
-                + "build yet (give a GGUF file or an ibtpo checkpoint)")
-        }
+        if (st.st_mode & S_IFMT) == S_IFDIR { return try fromPretrained(path) }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             throw IBTPOError(.io, "--model \(path) is \(OutputPaths.kind(st.st_mode)), not a regular file")
         }
         let m = try magic(path)
         if m.starts(with: Array("GGUF".utf8)) { return try fromGGUF(path) }
-        if m == Checkpoint.magic { return try fromCheckpoint(path) }
+        if m == Checkpoint.magic {
+            if try Checkpoint.readHeader(path: path).assets[PretrainedModel.sourceAsset] != nil { return try fromPretrained(path) }
+            return try fromCheckpoint(path)
+        }
         throw IBTPOError(.badData, "\(path) is neither a GGUF file nor an ibtpo checkpoint (it starts with "
             + "\(m.map { String($0, radix: 16) }.joined(separator: " ")))")
     }
@@ -121,6 +121,28 @@ struct ExportSource {
         let info = ExportInfo(name: name, tokenizer: tok, chatTemplate: g.metadata["tokenizer.chat_template"]?.string,
                               addBOS: g.metadata["tokenizer.ggml.add_bos_token"]?.bool ?? false)
         return ExportSource(model: model, info: info, kind: "GGUF v\(g.version)")
+    }
+
+    /// A Hugging Face directory or a checkpoint of a pretrained model (its tokenizer and
+    /// template from the source it names; an HF source's tokenizer files copied verbatim; the
+    /// source's context length written, not the training context).
+    static func fromPretrained(_ path: String) throws -> ExportSource {
+        let p = try PretrainedModel.open(path)
+        var cfg = APIDefaults.trainer
+        cfg.model = p.config
+        cfg.batch = 1; cfg.seq = 1; cfg.threads = 1; cfg.rolloutSlots = 0
+        let trainer = try Trainer(pretrained: p, config: cfg)
+        var files: [String: [UInt8]] = [:]
+        if HFDirectory.isModelDirectory(p.source) {
+            for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
+                if let b = try? FileIO.read(p.source + "/" + f, maxBytes: 1 << 28) { files[f] = b }
+            }
+        }
+        var info = ExportInfo(name: baseName(path), tokenizer: p.tokenizer, chatTemplate: p.chatTemplateSource,
+                              addBOS: p.addBOS, tokenizerFiles: files)
+        info.contextLength = p.fileContext
+        let what = p.kind == .checkpoint ? "checkpoint (step \(trainer.step)) of \(p.source)" : "Hugging Face directory"
+        return ExportSource(model: trainer.model, info: info, kind: what)
     }
 
     static func fromCheckpoint(_ path: String) throws -> ExportSource {

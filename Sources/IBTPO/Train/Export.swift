@@ -14,6 +14,9 @@ public struct ExportInfo {
     /// tokenizer.json, tokenizer_config.json, special_tokens_map.json, …), copied into a
     /// Hugging Face export verbatim instead of regenerated when it holds "tokenizer.json".
     public var tokenizerFiles: [String: [UInt8]]
+    /// The context length to write (max_position_embeddings, `<arch>.context_length`) when it
+    /// is not the model's max_seq: a model trained with a short context keeps its source's.
+    public var contextLength: Int?
 
     public init(name: String = "libibtpo model", tokenizer: BPETokenizer? = nil, chatTemplate: String? = nil,
                 addBOS: Bool = false, tokenizerFiles: [String: [UInt8]] = [:]) {
@@ -45,6 +48,7 @@ extension Model {
         if let tok, tok.vocabSize > config.vocab {
             throw invalid("the tokenizer has \(tok.vocabSize) tokens, more than the model's vocabulary of \(config.vocab)")
         }
+        let config = exportConfig(info)
         let cfg = try config.huggingFaceConfig(torchDtype: dtype.torchName, bos: tok?.bos, eos: tok?.eos, pad: tok?.pad)
         var files: [(String, [UInt8])] = [("config.json", cfg.serialized(indent: 2) + [0x0A])]
         var gen: [(String, JSONDoc)] = []
@@ -88,6 +92,7 @@ extension Model {
             throw invalid("GGUF export writes F32, F16 or Q8_0, not \(type.name)")
         }
         var w = GGUFWriter()
+        let config = exportConfig(info)
         w.metadata = config.ggufMetadata(name: info.name, fileType: fileType)
         if let tok = info.tokenizer {
             w.metadata += try tok.ggufMetadata(modelVocab: config.vocab, chatTemplate: info.chatTemplate, addBOS: info.addBOS)
@@ -96,5 +101,14 @@ extension Model {
         }
         w.tensors = ggufTensors(type: type)
         try w.write(path: path, progress: progress)
+    }
+}
+
+extension Model {
+    /// The config an export describes: this model's, with `info.contextLength` as max_seq.
+    func exportConfig(_ info: ExportInfo) -> ModelConfig {
+        var c = config
+        if let n = info.contextLength, n >= 1 { c.maxSeq = n }
+        return c
     }
 }
