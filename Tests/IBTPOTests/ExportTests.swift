@@ -112,7 +112,7 @@ final class ExportTests: XCTestCase {
         try m.exportHF(dir: dir.path + "/hf", dtype: .f32, info: info)
         XCTAssertEqual(dir.entries("/hf"), ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
                                             "tokenizer_config.json"])
-        let st = try SafeTensorsFile(path: dir.path + "/hf/model.safetensors")
+        let st = try RawSafeTensorsFile(path: dir.path + "/hf/model.safetensors")
         var want = ["model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"]
         for l in 0..<c.nLayers {
             want += ["input_layernorm.weight", "post_attention_layernorm.weight", "self_attn.q_proj.weight",
@@ -154,7 +154,7 @@ final class ExportTests: XCTestCase {
 
         // BF16: every value as bf16Bits rounds it (checked against torch in WriterTests).
         try m.exportHF(dir: dir.path + "/hf16", dtype: .bf16, info: info)
-        let s16 = try SafeTensorsFile(path: dir.path + "/hf16/model.safetensors")
+        let s16 = try RawSafeTensorsFile(path: dir.path + "/hf16/model.safetensors")
         var w16 = Worst("model.safetensors BF16 vs rounded params (exact)")
         for t in m.huggingFaceTensors() {
             for (j, v) in try s16.floats(t.name).enumerated() {

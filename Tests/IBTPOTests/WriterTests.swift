@@ -139,7 +139,7 @@ final class WriterTests: XCTestCase {
                     .init(name: "empty", shape: [0, 4], data: base),
                 ], dtype: dtype)
             }
-            let f = try SafeTensorsFile(path: path)
+            let f = try RawSafeTensorsFile(path: path)
             XCTAssertEqual(f.dataStart % 8, 0, "data starts 8-aligned")
             XCTAssertEqual(f.header["__metadata__"], .object(["format": .string("pt")]))
             var worst = Worst("safetensors \(dtype.rawValue) data vs the encoder (exact)")
@@ -219,7 +219,7 @@ final class TempDir {
 
 /// A minimal safetensors reader for the tests (the library's own reader is another file's
 /// job): the header parsed with JSONParser, F32 and BF16 data as float32.
-struct SafeTensorsFile {
+struct RawSafeTensorsFile {
     let bytes: [UInt8]
     let header: JSONValue
     let dataStart: Int
