@@ -6,6 +6,10 @@ extension ModelConfig {
         guard m.tie_embeddings == 0 || m.tie_embeddings == 1 else {
             throw invalid("tie_embeddings must be 0 or 1 (got \(m.tie_embeddings))")
         }
+        // The C struct has no head_dim: it is d_model / n_heads, which must be whole.
+        guard m.n_heads >= 1 && m.d_model % m.n_heads == 0 else {
+            throw invalid("model config: d_model (\(m.d_model)) must be a multiple of n_heads (\(m.n_heads))")
+        }
         self.init(vocab: Int(m.vocab), dModel: Int(m.d_model), nLayers: Int(m.n_layers), nHeads: Int(m.n_heads),
                   nKVHeads: Int(m.n_kv_heads), dFF: Int(m.d_ff), maxSeq: Int(m.max_seq), ropeTheta: m.rope_theta,
                   normEps: m.norm_eps, tieEmbeddings: m.tie_embeddings == 1)

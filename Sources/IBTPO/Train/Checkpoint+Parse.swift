@@ -63,6 +63,10 @@ extension Checkpoint {
             var cfg = ModelConfig(vocab: v[0], dModel: v[1], nLayers: v[2], nHeads: v[3], nKVHeads: v[4], dFF: v[5],
                                   maxSeq: v[6], ropeTheta: theta, normEps: eps, tieEmbeddings: v[7] == 1)
             if version != extendedFormatVersion {
+                // Formats 1 and 2 have no head_dim: d_model / n_heads, which must be whole.
+                guard cfg.nHeads >= 1 && cfg.dModel % cfg.nHeads == 0 else {
+                    throw bad("invalid config: d_model (\(cfg.dModel)) must be a multiple of n_heads (\(cfg.nHeads))")
+                }
                 do { try cfg.validate() } catch let e as IBTPOError { throw bad("invalid config: \(e.message)") }
             }
             let step = try r.u64()
