@@ -46,19 +46,28 @@ final class APIAllocationTests: XCTestCase {
     }
 
     /// ibtpo_trainer_step_sft allocates nothing per step once warm (no epoch change of the
-    /// 160-problem train split happens in the 13 steps × 4 problems).
+    /// 160-problem train split happens in the 33 steps × 4 problems).
     func testStepSFTDoesNotAllocate() throws {
         let (t, task) = try makeTrainerAndTask()
         defer { ibtpo_trainer_free(t); ibtpo_task_free(task) }
         var st = ibtpo_step_stats(); st.struct_size = UInt32(MemoryLayout<ibtpo_step_stats>.size)
         for _ in 0..<3 { XCTAssertEqual(ibtpo_trainer_step_sft(t, task, &st), 0, String(cString: ibtpo_last_error(t))) }
+        // BLIS's packed path takes its pack buffers from a pool that grows (mallocs) the first
+        // time more threads need one at once than before; on a loaded machine that can happen
+        // after the warm-up (seen on Zen 5, where BLIS has no sup kernels and every product is
+        // packed). Growth is one-time, a per-step allocation would show in every window: so
+        // up to three windows of 10 steps, and one must be allocation-free.
         var rc: [ibtpo_status] = []
-        rc.reserveCapacity(10)
-        let calls = count(t) { for _ in 0..<10 { rc.append(ibtpo_trainer_step_sft(t, task, &st)) } }
-        print("allocation calls during 10 ibtpo_trainer_step_sft calls: \(calls) (loss \(st.loss))")
-        XCTAssertEqual(rc, [ibtpo_status](repeating: 0, count: 10))
-        XCTAssertEqual(st.step, 13)
-        XCTAssertEqual(calls, 0)
+        rc.reserveCapacity(30)
+        var windows: [UInt64] = []
+        for _ in 0..<3 {
+            windows.append(count(t) { for _ in 0..<10 { rc.append(ibtpo_trainer_step_sft(t, task, &st)) } })
+            if windows.last == 0 { break }
+        }
+        print("allocation calls during windows of 10 ibtpo_trainer_step_sft calls: \(windows) (loss \(st.loss))")
+        XCTAssertEqual(rc, [ibtpo_status](repeating: 0, count: rc.count))
+        XCTAssertEqual(st.step, Int64(3 + rc.count))
+        XCTAssertEqual(windows.last, 0)
     }
 
     /// Sampling config for the counting tests: 16 new tokens, no EOS stop (every completion
