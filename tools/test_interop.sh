@@ -7,7 +7,9 @@
 #  2. with SmolLM2 (make models): make_tokenizer_cases.py --check, then make_smollm2_ref.py
 #     rebuilds the 8-prompt reference (compared with the committed one) plus the full
 #     log-probs, ref_logits.py the 15-token logits, and the Swift tests compare against both
-#     (whole vocabulary).
+#     (whole vocabulary);
+#  3. with SmolLM2: tools/interop/check_export.py exports it (and a checkpoint, and the tiny
+#     fixtures) with dist/bin/ibtpo and loads the results with transformers and gguf-py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
@@ -53,6 +55,12 @@ PY
     "$SWIFT" test -c release -Xswiftc -enable-testing --disable-swift-testing --scratch-path .build-test \
     --filter 'SmolLM2ReferenceTests|GGUFTests/testLogitsMatchTransformersWhenAvailable|PretrainedFixtureTests|BPETokenizerTests' \
     2>&1 | grep -v -E "started( at|\.$)" || fail=1
+fi
+if [ ! -f "$smol" ]; then
+  echo "== 3. exports: SmolLM2 not found at $smol (make models): skipped"
+else
+  echo "== 3. exports: ibtpo export of SmolLM2, a checkpoint and the tiny fixtures, loaded by transformers and gguf-py"
+  "$py" tools/interop/check_export.py --ibtpo "${IBTPO:-dist/bin/ibtpo}" --gguf "$smol" || fail=1
 fi
 if [ $fail = 0 ]; then echo "test-interop: passed"; else echo "test-interop: FAILED"; fi
 exit $fail

@@ -132,15 +132,8 @@ struct ExportSource {
         cfg.model = p.config
         cfg.batch = 1; cfg.seq = 1; cfg.threads = 1; cfg.rolloutSlots = 0
         let trainer = try Trainer(pretrained: p, config: cfg)
-        var files: [String: [UInt8]] = [:]
-        if HFDirectory.isModelDirectory(p.source) {
-            for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
-                if let b = try? FileIO.read(p.source + "/" + f, maxBytes: 1 << 28) { files[f] = b }
-            }
-        }
-        var info = ExportInfo(name: baseName(path), tokenizer: p.tokenizer, chatTemplate: p.chatTemplateSource,
-                              addBOS: p.addBOS, tokenizerFiles: files)
-        info.contextLength = p.fileContext
+        var info = try ExportInfo(pretrained: p)
+        if p.kind == .checkpoint { info.name = baseName(path) }
         let what = p.kind == .checkpoint ? "checkpoint (step \(trainer.step)) of \(p.source)" : "Hugging Face directory"
         return ExportSource(model: trainer.model, info: info, kind: what)
     }

@@ -196,6 +196,72 @@ final class ExportTests: XCTestCase {
         XCTAssertEqual(dir.entries(), ["a"])
     }
 
+    /// A trainer of a Hugging Face model exports with that directory's tokenizer files, byte for
+    /// byte, its template and BOS rule; a trainer of a GGUF model with its BPE tokenizer; one of
+    /// libibtpo's own models with none.
+    func testExportInfoOfATrainer() throws {
+        var cfg = TrainerConfig()
+        cfg.batch = 1; cfg.seq = 8; cfg.threads = 1; cfg.rolloutSlots = 0
+        let src = GGUFTests.fixtures.replacingLast("gguf", with: "models") + "/qwen2_bias"
+        let t = try Trainer(pretrained: PretrainedModel.open(src), config: cfg)
+        let info = try ExportInfo(trainer: t)
+        XCTAssertEqual(info.name, "qwen2_bias")
+        XCTAssertEqual(info.tokenizerFiles["tokenizer.json"], try FileIO.read(src + "/tokenizer.json"))
+        XCTAssertEqual(info.tokenizerFiles["tokenizer_config.json"], try FileIO.read(src + "/tokenizer_config.json"))
+        XCTAssertNotNil(info.chatTemplate)
+        XCTAssertEqual(info.addBOS, false)
+        let g = try Trainer(pretrained: PretrainedModel.open(src + "/../llama3_rope.gguf"), config: cfg)
+        let gi = try ExportInfo(trainer: g)
+        XCTAssertEqual(gi.tokenizerFiles, [:])
+        XCTAssertEqual(gi.tokenizer?.preTokenizer, "llama-bpe")
+        XCTAssertEqual(gi.addBOS, true, "Llama 3 puts BOS first")
+        XCTAssertNil(try ExportInfo(trainer: Trainer(cfg)).tokenizer)
+    }
+
+    /// The four tokenizer.json forms (GPT-2, SmolLM2, Llama 3 with its BOS post-processor,
+    /// Qwen2 with NFC) read, regenerated (tokenizer.json + tokenizer_config.json, and GGUF
+    /// metadata) and read back: the 1,300 hard strings still give HF `tokenizers`' ids
+    /// (Tests/fixtures/hf/tokenizer_cases.jsonl), and the special tokens, BOS rule and
+    /// pre-tokenizer survive.
+    func testRegeneratedTokenizersStillMatchTokenizers() throws {
+        let dir = try TempDir()
+        let lines = try FileIO.read(HFFixtures.dir + "/tokenizer_cases.jsonl").split(separator: UInt8(ascii: "\n"))
+        var cases: [(String, [String: [Int32]])] = []
+        for line in lines where !line.isEmpty {
+            let v = try JSONParser.parse(line)
+            var ids: [String: [Int32]] = [:]
+            for n in HFTokenizerTests.names { ids[n] = (v["i"]?[n]?.array ?? []).compactMap { $0.int.map(Int32.init) } }
+            cases.append((v["t"]?.string ?? "", ids))
+        }
+        for n in HFTokenizerTests.names {
+            let src = try BPETokenizer(hfTokenizerAt: HFTokenizerTests.dir(n))
+            let out = dir.path + "/" + n
+            try FileIO.makeDirectories(out)
+            try FileIO.writeAtomically(out + "/tokenizer.json", src.huggingFaceJSON(addBOS: src.addsBOS).serialized())
+            try FileIO.writeAtomically(out + "/tokenizer_config.json",
+                                       src.huggingFaceTokenizerConfig(chatTemplate: nil, addBOS: src.addsBOS, maxLength: 2048).serialized())
+            var w = GGUFWriter()
+            w.set("general.architecture", .string("llama"))
+            w.metadata += try src.ggufMetadata(modelVocab: src.vocabSize, chatTemplate: nil, addBOS: src.addsBOS)
+            try w.write(path: out + "/t.gguf")
+            for (how, tok) in [("tokenizer.json", try BPETokenizer(hfTokenizerAt: out)),
+                               ("GGUF", try BPETokenizer(gguf: GGUFFile(path: out + "/t.gguf")))] {
+                XCTAssertEqual([tok.bos, tok.eos, tok.pad], [src.bos, src.eos, src.pad], "\(n) \(how)")
+                XCTAssertEqual(tok.addsBOS, src.addsBOS, "\(n) \(how) BOS rule")
+                XCTAssertEqual(tok.vocabulary, src.vocabulary, "\(n) \(how)")
+                XCTAssertEqual(tok.preTokenizer, src.preTokenizer, "\(n) \(how)")
+                var bad = 0, first = ""
+                for (text, ids) in cases where tok.encode(text) != ids[n] {
+                    bad += 1
+                    if first.isEmpty { first = "\(text.debugDescription): \(tok.encode(text)) vs \(ids[n] ?? [])" }
+                }
+                print("\(n) regenerated as \(how): \(bad) of \(cases.count) strings differ from HF tokenizers \(first)")
+                XCTAssertEqual(bad, 0, "\(n) \(how): \(first)")
+            }
+        }
+        XCTAssertGreaterThanOrEqual(cases.count, 1000)
+    }
+
     /// The real SmolLM2-135M-Instruct GGUF, exported to F32 GGUF and re-imported: every
     /// parameter bit-identical, the tokenizer and chat template the same.
     func testSmolLM2ExportReimportIsBitIdentical() throws {

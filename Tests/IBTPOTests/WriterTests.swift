@@ -140,6 +140,9 @@ final class WriterTests: XCTestCase {
                 ], dtype: dtype)
             }
             let f = try RawSafeTensorsFile(path: path)
+            let lib = try SafeTensorsFile(path: path)   // the library's reader accepts it
+            XCTAssertEqual(lib.tensors.map(\.name), ["a.weight", "b", "empty"])
+            XCTAssertEqual(lib.metadata, ["format": "pt"])
             XCTAssertEqual(f.dataStart % 8, 0, "data starts 8-aligned")
             XCTAssertEqual(f.header["__metadata__"], .object(["format": .string("pt")]))
             var worst = Worst("safetensors \(dtype.rawValue) data vs the encoder (exact)")
@@ -217,8 +220,8 @@ final class TempDir {
     }
 }
 
-/// A minimal safetensors reader for the tests (the library's own reader is another file's
-/// job): the header parsed with JSONParser, F32 and BF16 data as float32.
+/// A minimal safetensors reader for the tests: the raw header parsed with JSONParser (for the
+/// layout checks the library's `SafeTensorsFile` does not expose), F32 and BF16 data as float32.
 struct RawSafeTensorsFile {
     let bytes: [UInt8]
     let header: JSONValue

@@ -244,6 +244,13 @@ check "export: gguf --out is a directory" 3 "is a directory, not a regular file"
     "$BIN" export --model "$TMP/a.ckpt" --format gguf --out "$TMP/hf-out"
 check "export: --model of another kind" 9 "neither a GGUF file nor an ibtpo checkpoint" -- \
     "$BIN" export --model "$TMP/hf-out/config.json" --format gguf --out "$TMP/z.gguf"
+check "export an HF directory (qwen2) to GGUF" 0 "wrote .*q.gguf \(gguf, f16\)" -- \
+    "$BIN" export --model "$FIX/qwen2_bias" --format gguf --dtype f16 --out "$TMP/q.gguf"
+check "export a pretrained checkpoint to hf: its source's tokenizer files" 0 "wrote .*q-hf \(hf, bf16\)" -- \
+    "$BIN" export --model "$TMP/q.ckpt" --format hf --dtype bf16 --out "$TMP/q-hf"
+check "... and they are there" 0 "tokenizer_config.json" -- ls "$TMP/q-hf"
+check "export a GGUF (llama3 RoPE) to hf: rope_scaling llama3" 0 '"rope_type": "llama3"' -- \
+    bash -c "'$BIN' export --model '$FIX/llama3_rope.gguf' --format hf --out '$TMP/l3-hf' > /dev/null && cat '$TMP/l3-hf/config.json'"
 echo "$pass passed, $fail failed"
 bash "$ROOT/Tests/cli/test_kill_resume.sh" "$BIN" || fail=$((fail + 1))
 [ "$fail" = 0 ]

@@ -13,50 +13,38 @@ extension BPETokenizer {
     /// The text of token `id` ("" outside the vocabulary).
     func tokenText(_ id: Int32) -> String { id >= 0 && Int(id) < tokens.count ? tokens[Int(id)] : "" }
 
-    // Split patterns of the Hugging Face tokenizers of each pre-tokenizer family (as
-    // transformers' GGUF converter and the models' own tokenizer.json files spell them).
-    static let llama3Split = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"#
-        + #"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
-    static let qwen2Split = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"#
-        + #"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
-
-    /// The pre-tokenizer names (GGUF `tokenizer.ggml.pre`) `huggingFaceJSON` can describe.
-    public static let exportablePreTokenizers = ["smollm", "gpt2", "default", "llama-bpe", "llama3", "llama-v3", "qwen2"]
-
     /// tokenizer.json (the `tokenizers` library's format, version 1.0) that encodes and
-    /// decodes as this tokenizer: the vocabulary, the merges in rank order, the control
-    /// tokens as special added tokens (normalized false, so they are matched in raw text),
+    /// decodes as this tokenizer: the vocabulary, the merges in rank order, the added tokens
+    /// (special for control tokens, not special for user-defined ones; normalized false, so
+    /// they are matched in raw text), the NFC normalizer when the tokenizer has it (Qwen2),
     /// the pre-tokenizer of its family — SmolLM's Digits(individual_digits) + GPT-2
-    /// ByteLevel regex, GPT-2's ByteLevel, Llama 3's and Qwen2's Split regex + ByteLevel
-    /// (Qwen2 with its NFC normalizer) — and the ByteLevel decoder. With `addBOS`, a
-    /// TemplateProcessing post-processor puts BOS in front of every encoding (Llama 3's
-    /// way); otherwise the ByteLevel one, which adds nothing. Throws `.notSupported` for
-    /// another pre-tokenizer, naming it.
-    public func huggingFaceJSON(addBOS: Bool) throws -> JSONDoc {
+    /// ByteLevel regex, GPT-2's ByteLevel, Llama 3's and Qwen2's Split regex + ByteLevel —,
+    /// `ignore_merges` as the tokenizer has it (Llama 3), and the ByteLevel decoder. With
+    /// `addBOS`, a TemplateProcessing post-processor puts BOS in front of every encoding
+    /// (Llama 3's way); otherwise the ByteLevel one, which adds nothing.
+    public func huggingFaceJSON(addBOS: Bool) -> JSONDoc {
         let byteLevel: (Bool) -> JSONDoc = { regex in
             .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(false)), ("trim_offsets", .bool(true)),
                      ("use_regex", .bool(regex))])
         }
-        func split(_ pattern: String) -> JSONDoc {
+        func splitRegex(_ pattern: String) -> JSONDoc {
             .object([("type", .string("Split")), ("pattern", .object([("Regex", .string(pattern))])),
                      ("behavior", .string("Isolated")), ("invert", .bool(false))])
         }
-        var normalizer = JSONDoc.null
+        let normalizer: JSONDoc = nfc ? .object([("type", .string("NFC"))]) : .null
         let pre: JSONDoc
-        switch preTokenizer {
-        case "smollm":
+        switch split {
+        case .smollm:
             pre = .object([("type", .string("Sequence")), ("pretokenizers", .array([
                 .object([("type", .string("Digits")), ("individual_digits", .bool(true))]), byteLevel(true)]))])
-        case "gpt2", "default":
+        case .gpt2:
             pre = byteLevel(true)
-        case "llama-bpe", "llama3", "llama-v3":
-            pre = .object([("type", .string("Sequence")), ("pretokenizers", .array([split(Self.llama3Split), byteLevel(false)]))])
-        case "qwen2":
-            normalizer = .object([("type", .string("NFC"))])
-            pre = .object([("type", .string("Sequence")), ("pretokenizers", .array([split(Self.qwen2Split), byteLevel(false)]))])
-        default:
-            throw IBTPOError(.notSupported, "tokenizer.json for pre-tokenizer '\(preTokenizer)' is not supported "
-                + "(\(Self.exportablePreTokenizers.joined(separator: ", ")) are)")
+        case .llama3:
+            pre = .object([("type", .string("Sequence")),
+                           ("pretokenizers", .array([splitRegex(BPEPreTokenizer.llama3Regex), byteLevel(false)]))])
+        case .qwen2:
+            pre = .object([("type", .string("Sequence")),
+                           ("pretokenizers", .array([splitRegex(BPEPreTokenizer.qwen2Regex), byteLevel(false)]))])
         }
         let post: JSONDoc
         if addBOS {
@@ -81,7 +69,6 @@ extension BPETokenizer {
         var vocab: [(String, JSONDoc)] = []
         vocab.reserveCapacity(tokens.count)
         for (i, t) in tokens.enumerated() where seen.insert(t).inserted { vocab.append((t, .int(i))) }
-        let ignoreMerges = ["llama-bpe", "llama3", "llama-v3"].contains(preTokenizer)
         return .object([
             ("version", .string("1.0")),
             ("truncation", .null),
@@ -101,12 +88,15 @@ extension BPETokenizer {
         ])
     }
 
-    /// The control tokens with the flags tokenizer.json and tokenizer_config.json give
-    /// added tokens (content first).
+    /// Whether id `i` is a non-special added token (GGUF type 4, "user defined").
+    public func isUserDefinedToken(_ i: Int) -> Bool { i >= 0 && i < isUserDefined.count && isUserDefined[i] }
+
+    /// The added tokens (control and user-defined) in id order, with the flags
+    /// tokenizer.json and tokenizer_config.json give them (content first).
     private var addedTokens: [(id: Int, flags: [(String, JSONDoc)])] {
-        tokens.indices.filter(isControlToken).map { i in
+        tokens.indices.filter { isControlToken($0) || isUserDefinedToken($0) }.map { i in
             (i, [("content", .string(tokens[i])), ("single_word", .bool(false)), ("lstrip", .bool(false)),
-                 ("rstrip", .bool(false)), ("normalized", .bool(false)), ("special", .bool(true))])
+                 ("rstrip", .bool(false)), ("normalized", .bool(false)), ("special", .bool(isControlToken(i)))])
         }
     }
 
@@ -132,7 +122,7 @@ extension BPETokenizer {
     }
 
     /// llama.cpp's tokenizer metadata: tokenizer.ggml.model "gpt2", .pre, .tokens,
-    /// .token_type (1 normal, 3 control), .merges, the BOS/EOS/padding ids, .add_bos_token,
+    /// .token_type (1 normal, 3 control, 4 user-defined), .merges, the BOS/EOS/padding ids, .add_bos_token,
     /// and tokenizer.chat_template when given. A model whose embedding has more rows than
     /// the vocabulary (Qwen2 pads to a multiple of 128) gets "[PAD<i>]" tokens of type 5
     /// (unused) for the rest, as llama.cpp's converter writes them. Throws
@@ -143,7 +133,7 @@ extension BPETokenizer {
             throw invalid("the tokenizer has \(tokens.count) tokens, more than the model's vocabulary of \(modelVocab)")
         }
         var toks = tokens
-        var types = tokens.indices.map { Int32(isControlToken($0) ? 3 : 1) }
+        var types = tokens.indices.map { Int32(isControlToken($0) ? 3 : isUserDefinedToken($0) ? 4 : 1) }
         for i in tokens.count..<modelVocab { toks.append("[PAD\(i)]"); types.append(5) }
         var m: [(key: String, value: GGUFMetadataValue)] = [
             ("tokenizer.ggml.model", .string("gpt2")),

@@ -25,6 +25,47 @@ public struct ExportInfo {
     }
 }
 
+extension ExportInfo {
+    /// The tokenizer files of a Hugging Face directory that an export copies verbatim.
+    public static let huggingFaceTokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                                   "chat_template.jinja"]
+
+    /// What a model opened as `p` is exported with: its tokenizer, BOS rule and chat template,
+    /// its source's context length (not a shorter training context), the source's name
+    /// (a GGUF's `general.name`, else the file or directory name), and — for a Hugging Face
+    /// source, or a checkpoint of one — the directory's tokenizer files
+    /// (`huggingFaceTokenizerFiles` that exist), copied verbatim. Throws `.io` when a
+    /// tokenizer file of the source exists but cannot be read.
+    public init(pretrained p: PretrainedModel) throws {
+        var files: [String: [UInt8]] = [:]
+        if HFDirectory.isDirectory(p.source) {
+            for f in Self.huggingFaceTokenizerFiles where HFDirectory.isFile(p.source + "/" + f) {
+                files[f] = try FileIO.read(p.source + "/" + f, maxBytes: HFDirectory.maxTokenizerBytes)
+            }
+        }
+        var name = p.source.split(separator: "/").last.map(String.init) ?? p.source
+        if name.hasSuffix(".gguf") { name.removeLast(5) }
+        if let n = p.gguf?.metadata["general.name"]?.string, !n.isEmpty { name = n }
+        self.init(name: name, tokenizer: p.tokenizer, chatTemplate: p.chatTemplateSource, addBOS: p.addBOS,
+                  tokenizerFiles: files)
+        contextLength = p.fileContext
+    }
+
+    /// What `t`'s model is exported with: for a pretrained model, `init(pretrained:)` of the
+    /// source its `source_model` asset names (opened again: the tokenizer files, the name,
+    /// the context length), with the trainer's chat template; for a model libibtpo
+    /// initialised (byte tokenizer), no tokenizer. Throws what opening the source throws.
+    public init(trainer t: Trainer) throws {
+        guard let src = t.assets[PretrainedModel.sourceAsset].map({ String(decoding: $0, as: UTF8.self) }) else {
+            self.init(tokenizer: t.tokenizer as? BPETokenizer, chatTemplate: t.chatTemplateSource,
+                      addBOS: (t.tokenizer as? BPETokenizer)?.addsBOS ?? false)
+            return
+        }
+        try self.init(pretrained: PretrainedModel.open(src))
+        chatTemplate = t.chatTemplateSource ?? chatTemplate
+    }
+}
+
 extension Model {
     /// The file names `exportHF` writes besides the tokenizer's.
     public static let huggingFaceFiles = ["config.json", "generation_config.json", "model.safetensors"]
@@ -39,9 +80,8 @@ extension Model {
     /// `info.tokenizer`, else none. Every file is written atomically; everything that can be
     /// refused (the config, the tokenizer, a file name) is checked before the first write.
     /// `progress(done, total)` follows the weight bytes. Throws `.notSupported` (RoPE factors
-    /// config.json cannot express, a pre-tokenizer with no tokenizer.json form),
-    /// `.invalidArgument` (a tokenizer larger than the vocabulary, a file name with a
-    /// slash), `.io`.
+    /// config.json cannot express), `.invalidArgument` (a tokenizer larger than the
+    /// vocabulary, a file name with a slash), `.io`.
     public func exportHF(dir: String, dtype: SafeTensorsDType, info: ExportInfo = ExportInfo(),
                          progress: ((Int, Int) -> Void)? = nil) throws {
         let tok = info.tokenizer
@@ -68,7 +108,7 @@ extension Model {
                 files.append(("tokenizer_config.json", tc.serialized(indent: 2) + [0x0A]))
             }
         } else if let tok {
-            files.append(("tokenizer.json", try tok.huggingFaceJSON(addBOS: info.addBOS).serialized(indent: 2) + [0x0A]))
+            files.append(("tokenizer.json", tok.huggingFaceJSON(addBOS: info.addBOS).serialized(indent: 2) + [0x0A]))
             let tc = tok.huggingFaceTokenizerConfig(chatTemplate: info.chatTemplate, addBOS: info.addBOS, maxLength: config.maxSeq)
             files.append(("tokenizer_config.json", tc.serialized(indent: 2) + [0x0A]))
         }
