@@ -50,8 +50,8 @@ public struct ModelConfig: Equatable, Sendable {
         try need(dModel >= 2 && dModel <= 1 << 14, "d_model must be in 2...16384 (got \(dModel))")
         try need(nLayers >= 1 && nLayers <= 256, "n_layers must be in 1...256 (got \(nLayers))")
         try need(nHeads >= 1 && nHeads <= dModel, "n_heads must be in 1...d_model (got \(nHeads))")
-        try need(headDim >= 2 && headDim <= 1024, "head_dim must be in 2...1024 (got \(headDim))")
-        try need(headDim % 2 == 0, "head_dim (\(headDim)) must be even for RoPE")
+        try need(headDim >= 2 && headDim <= 1024, "head dim (head_dim, d_model / n_heads unless given) must be in 2...1024 (got \(headDim))")
+        try need(headDim % 2 == 0, "head dim (head_dim = \(headDim)) must be even for RoPE")
         try need(qDim <= 1 << 15, "n_heads · head_dim (\(qDim)) must be at most 32768")
         try need(nKVHeads >= 1 && nKVHeads <= nHeads && nHeads % nKVHeads == 0,
                  "n_kv_heads (\(nKVHeads)) must divide n_heads (\(nHeads))")
