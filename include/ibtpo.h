@@ -618,6 +618,23 @@ ibtpo_status ibtpo_trainer_chat_template(ibtpo_trainer *trainer, char *out, int6
 ibtpo_status ibtpo_trainer_special_tokens(ibtpo_trainer *trainer, int64_t *out_vocab, int32_t *out_bos,
                                           int32_t *out_eos, int32_t *out_pad);
 
+/** Writes the trainer's current model (its parameters now, after any training) for other tools:
+ *  format "hf" writes a Hugging Face directory at `path` (created with its parents when
+ *  missing; config.json, generation_config.json, model.safetensors and the tokenizer files,
+ *  which transformers' AutoModelForCausalLM.from_pretrained loads), dtype "f32" (exact, the
+ *  default when dtype is NULL) or "bf16"; format "gguf" writes one llama.cpp GGUF v3 file,
+ *  dtype "f32", "f16" or "q8_0" (norms and biases stay f32). For a trainer of a pretrained
+ *  model the export carries its tokenizer and chat template (a Hugging Face source's
+ *  tokenizer files are copied verbatim; the source named at creation is read again for
+ *  them, and its context length is written); a model libibtpo initialised has no tokenizer
+ *  files. Every file is written to a temporary and renamed, so a failed call leaves no
+ *  partial file under its final name. Reports phase "export" (bytes written of the total)
+ *  to the progress callback, whose return value is ignored here. The trainer is unchanged.
+ *  Errors: IBTPO_ERR_INVALID_ARGUMENT (NULL or empty path, unknown format or dtype, a Q8_0
+ *  weight that is not finite), IBTPO_ERR_NOT_SUPPORTED (RoPE factors config.json cannot
+ *  express), IBTPO_ERR_IO (the path, a missing source model). */
+ibtpo_status ibtpo_trainer_export(ibtpo_trainer *trainer, const char *path, const char *format, const char *dtype);
+
 /* ---- Kernels ----------------------------------------------------------------------- */
 
 /** Static, NUL-terminated name of the sgemm micro-kernel the library uses on this CPU,

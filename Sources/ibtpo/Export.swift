@@ -24,23 +24,15 @@ struct Export: ParsableCommand {
     var name: String?
 
     func run() throws {
-        let fmt = format.lowercased(), dt = dtype.lowercased()
-        var hfType: SafeTensorsDType? = nil
-        var ggufType: GGUFTensorType? = nil
-        switch (fmt, dt) {
-        case ("hf", "f32"): hfType = .f32
-        case ("hf", "bf16"): hfType = .bf16
-        case ("gguf", "f32"): ggufType = .f32
-        case ("gguf", "f16"): ggufType = .f16
-        case ("gguf", "q8_0"): ggufType = .q8_0
-        case ("hf", _): throw ValidationError("--format hf takes --dtype f32 or bf16 (got '\(dtype)')")
-        case ("gguf", _): throw ValidationError("--format gguf takes --dtype f32, f16 or q8_0 (got '\(dtype)')")
-        default: throw ValidationError("--format must be hf or gguf (got '\(format)')")
+        let target: ExportTarget
+        do { target = try ExportTarget(format: format, dtype: dtype) } catch let e as IBTPOError {
+            // The core names the parameters as the C API does (format, dtype); here they are options.
+            let m = e.message.split(separator: " ").map { $0 == "dtype" ? "--dtype" : String($0) }.joined(separator: " ")
+            throw ValidationError("--" + m)
         }
         try reportingErrors {
-            let tokenizerNames = ["tokenizer.json", "tokenizer_config.json"]
-            if hfType != nil {
-                try OutputPaths.prepareDirectory(out, option: "--out", files: Model.huggingFaceFiles + tokenizerNames)
+            if let names = target.directoryFiles {
+                try OutputPaths.prepareDirectory(out, option: "--out", files: names)
             } else {
                 try OutputPaths.prepare([(out, "--out")])
             }
@@ -56,17 +48,9 @@ struct Export: ParsableCommand {
             }
             let progress = ByteProgress(label: "writing \(out)")
             let t1 = monotonicSeconds()
-            if let hfType {
-                try source.model.exportHF(dir: out, dtype: hfType, info: info, progress: progress.update)
-            } else if let ggufType {
-                if info.tokenizer == nil && info.tokenizerFiles["tokenizer.json"] != nil {
-                    throw IBTPOError(.notSupported, "\(model) carries its tokenizer as tokenizer.json; writing it into "
-                        + "GGUF needs the Hugging Face tokenizer reader, which this build lacks (export --format hf works)")
-                }
-                try source.model.exportGGUF(path: out, type: ggufType, info: info, progress: progress.update)
-            }
+            try source.model.export(target, to: out, info: info, progress: progress.update)
             progress.finish()
-            print("wrote \(out) (\(fmt), \(dt)) in \(fmtSeconds2(monotonicSeconds() - t1))")
+            print("wrote \(out) (\(target.formatName), \(target.dtypeName)) in \(fmtSeconds2(monotonicSeconds() - t1))")
         }
     }
 

@@ -43,7 +43,7 @@ static int32_t pt_ids[3] = {5, 17, 42};
 static const char *pt_roles[2] = {"system", "user"}, *pt_contents[2] = {"Be terse.", "hi"};
 static char big_out[8192];
 static ibtpo_task *ADD, *MEM;
-static char scratch[4096], ckpt_path[4200], jsonl_path[4200], junk_path[4200];
+static char scratch[4096], ckpt_path[4200], jsonl_path[4200], junk_path[4200], export_path[4200];
 
 #define NP 100
 static char mem_prompt[NP][16], mem_answer[NP][8], mem_solution[NP][32];
@@ -171,6 +171,7 @@ CALL(trainer_apply_chat_template) {
 }
 CALL(trainer_chat_template) { return ibtpo_trainer_chat_template(a->p[0], a->p[1], a->i[2], a->p[3]); }
 CALL(trainer_special_tokens) { return ibtpo_trainer_special_tokens(a->p[0], a->p[1], a->p[2], a->p[3], a->p[4]); }
+CALL(trainer_export) { return ibtpo_trainer_export(a->p[0], a->p[1], a->p[2], a->p[3]); }
 
 static void *cb_marker = (void *)&cb_marker; /* "a callback" in p[1] of the set_*_fn rows */
 
@@ -219,6 +220,7 @@ static void setup(int fn, Args *a) {
              a->p[5] = big_out, a->i[6] = (int64_t)sizeof big_out, a->p[7] = &B.n; break;
     case 35: a->p[0] = PT, a->p[1] = big_out, a->i[2] = (int64_t)sizeof big_out, a->p[3] = &B.n; break;
     case 36: a->p[0] = PT, a->p[1] = &B.n, a->p[2] = &B.th, a->p[3] = &B.th, a->p[4] = &B.th; break;
+    case 37: a->p[0] = PT, a->p[1] = export_path, a->p[2] = (void *)"gguf", a->p[3] = (void *)"q8_0"; break;
     default: break;
     }
 }
@@ -292,6 +294,7 @@ static const Fn fns[] = {
      {0, 0, "IIIA"}, 0},
     {"ibtpo_trainer_special_tokens", {"trainer", "out_vocab", "out_bos", "out_eos", "out_pad"}, "hoooo",
      c_trainer_special_tokens, {0}, {0}, 0},
+    {"ibtpo_trainer_export", {"trainer", "path", "format", "dtype"}, "hppo", c_trainer_export, {0}, {0}, 0},
 };
 #define NFN (int)(sizeof fns / sizeof fns[0])
 
@@ -316,6 +319,13 @@ typedef struct {
 #define RC(f) offsetof(ibtpo_rl_config, f)
 static const Extra extra[] = {
     {31, "path names no file", 0, P_STR, 0, 0, 0, "/nonexistent/model.gguf", 'X'},
+    {37, "path = \"\"", 1, P_STR, 0, 0, 0, "", 'I'},
+    {37, "path in a directory that cannot be created", 1, P_STR, 0, 0, 0, "/proc/ibtpo-no/model.gguf", 'X'},
+    {37, "format = \"onnx\"", 2, P_STR, 0, 0, 0, "onnx", 'I'},
+    {37, "dtype = \"bf16\" for gguf", 3, P_STR, 0, 0, 0, "bf16", 'I'},
+    {37, "dtype = \"q4_0\" (not written)", 3, P_STR, 0, 0, 0, "q4_0", 'I'},
+    {37, "format = \"hf\" with dtype q8_0", 2, P_STR, 0, 0, 0, "hf", 'I'},
+    {37, "path is invalid UTF-8", 1, P_STR, 0, 0, 0, "\xff\xfe.gguf", 'B'},
     {31, "path names a file that is not a model", 0, P_PTR, 0, 0, 0, 0, 'N'},
     {31, "cfg->seq = 100000 > any context", 1, P_I32, TC(seq), 100000, 0, 0, 'I'},
     {32, "text is invalid UTF-8", 1, P_STR, 0, 0, 0, "\xff\xfe\xfd\xfc\xfb", 'B'},
@@ -567,6 +577,7 @@ int main(int argc, char **argv) {
     snprintf(ckpt_path, sizeof ckpt_path, "%s/misuse.ckpt", scratch);
     snprintf(jsonl_path, sizeof jsonl_path, "%s/misuse.jsonl", scratch);
     snprintf(junk_path, sizeof junk_path, "%s/junk.bin", scratch);
+    snprintf(export_path, sizeof export_path, "%s/export.gguf", scratch);
     FILE *f = fopen(jsonl_path, "w");
     if (f) {
         fputs("{\"prompt\": \"1+1\\n\", \"answer\": \"2\", \"split\": \"train\"}\n", f);
@@ -637,7 +648,7 @@ int main(int argc, char **argv) {
     ibtpo_trainer_free(PT);
     ibtpo_task_free(ADD);
     ibtpo_task_free(MEM);
-    unlink(ckpt_path), unlink(jsonl_path), unlink(junk_path);
+    unlink(ckpt_path), unlink(jsonl_path), unlink(junk_path), unlink(export_path);
     if (argc <= 1) rmdir(scratch);
     note("%d calls in %.2f s; %d not as documented; statuses: ok %d, invalid argument %d, bad data %d, I/O %d, "
          "bad checkpoint %d, other %d", ncalls, now_seconds() - t0, nunexpected, by_status[0], by_status[1], by_status[9],

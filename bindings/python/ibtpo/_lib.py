@@ -315,6 +315,7 @@ _PROTOTYPES = {
     "ibtpo_trainer_chat_template": (ibtpo_status, [ibtpo_trainer_p, POINTER(c_char), c_int64, POINTER(c_int64)]),
     "ibtpo_trainer_special_tokens": (ibtpo_status, [ibtpo_trainer_p, POINTER(c_int64), POINTER(c_int32),
                                                     POINTER(c_int32), POINTER(c_int32)]),
+    "ibtpo_trainer_export": (ibtpo_status, [ibtpo_trainer_p, c_char_p, c_char_p, c_char_p]),
     "ibtpo_sgemm_kernel": (c_char_p, []),
 }
 

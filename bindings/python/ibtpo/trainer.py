@@ -684,6 +684,19 @@ class Trainer:
         anything (IBTPO_ERR_BAD_CHECKPOINT, IBTPO_ERR_CONFIG_MISMATCH, IBTPO_ERR_IO)."""
         self._call(LIB.ibtpo_trainer_load, _path_bytes(path))
 
+    def export(self, path, format: str = "hf", dtype: Optional[str] = None) -> None:
+        """Writes the current model for other tools (ibtpo_trainer_export).
+
+        format="hf": a Hugging Face directory at `path` (created if missing) that
+        transformers' AutoModelForCausalLM.from_pretrained(path) loads, dtype "f32" (exact,
+        the default) or "bf16". format="gguf": one llama.cpp GGUF file, dtype "f32", "f16"
+        or "q8_0". A pretrained model's tokenizer and chat template go with it; a model
+        libibtpo initialised has no tokenizer files. Files are written atomically."""
+        if not isinstance(format, str) or (dtype is not None and not isinstance(dtype, str)):
+            raise TypeError("format and dtype must be str")
+        self._call(LIB.ibtpo_trainer_export, _path_bytes(path), format.encode("utf-8"),
+                   None if dtype is None else dtype.encode("utf-8"))
+
 
 def tree_advantages(parents, token_counts, mean_logps, rewards, config: Union[RLConfig, dict, None] = None):
     """IB-TPO credit assignment for a tree sampled elsewhere (docs/algorithm.md §3, §5).

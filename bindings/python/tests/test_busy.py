@@ -89,13 +89,17 @@ def test_crossed_reward_callbacks_on_two_threads_do_not_deadlock():
             first = [True]
 
             def reward(p, c, ans):
-                if first[0]:
-                    first[0] = False
+                was_first, first[0] = first[0], False
+                if was_first:
                     barrier.wait()  # both steps are inside their reward callbacks now
                 try:
                     other.generate("1+1\n", n=1)
                 except ibtpo.BusyError:
                     busy[name] += 1
+                if was_first:
+                    # Neither leaves its first callback before both crossed calls were made, so
+                    # a descheduled thread cannot find the other trainer already finished.
+                    barrier.wait()
                 return 0.5
             return reward
 
