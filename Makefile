@@ -427,6 +427,7 @@ test-interop: check-blis build
 bench: build
 	$(DIST)/bin/ibtpo bench $(BENCH_ARGS)
 	$(DIST)/bin/ibtpo bench --decode $(BENCH_ARGS)
+	bash benchmarks/smollm2.sh $(DIST)/bin/ibtpo
 
 # Token efficiency of IBTree vs independent sampling on an SFT'd countdown policy (the warm-up
 # checkpoint is trained once, ~5–8 min, and kept in runs/).

@@ -102,18 +102,40 @@ final class GGUFTests: XCTestCase {
         attempt(patched(16, 1 << 40, 8), mustFail: true, "metadata count 2^40")
         // Random single-byte mutations of the header region: any outcome but a crash is fine,
         // and an accepted file must still have every tensor inside the file.
+        // Then hostile 64-bit and 32-bit numbers (sizes past the file and past memory) written
+        // over any field of the header: counts, string and array lengths, dimensions, types,
+        // offsets. Accepted files must hold every tensor inside the file and dequantise.
         var rng = Rng(seed: 11)
         let headerEnd = min(bytes.count, 2048)
-        for _ in 0..<400 {
+        let hostile: [UInt64] = [0, 1, 2, 3, 31, 32, 33, 255, 1 << 16, 1 << 31, 1 << 32, UInt64(bytes.count),
+                                 UInt64(bytes.count) + 1, 1 << 40, 1 << 62, UInt64(Int64.max), .max]
+        var mutated = 0, survived = 0
+        for round in 0..<4400 {
             var b = bytes
-            let i = Int(rng.next() % UInt64(headerEnd))
-            b[i] = UInt8(truncatingIfNeeded: rng.next())
-            write(b, path)
-            if let g = try? GGUFFile(path: path) {
-                for t in g.tensors { XCTAssertLessThanOrEqual(t.fileOffset + t.byteCount, b.count) }
+            if round % 2 == 0 {
+                for _ in 0...Int(rng.next() % 3) { b[Int(rng.next() % UInt64(headerEnd))] = UInt8(truncatingIfNeeded: rng.next()) }
+            } else {
+                let at = Int(rng.next() % UInt64(headerEnd - 8)), v = hostile[Int(rng.next() % UInt64(hostile.count))]
+                for i in 0..<(rng.next() % 2 == 0 ? 8 : 4) { b[at + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) }
             }
+            write(b, path)
+            mutated += 1
+            do {
+                let g = try GGUFFile(path: path)
+                survived += 1
+                for t in g.tensors {
+                    XCTAssertLessThanOrEqual(t.fileOffset + t.byteCount, b.count)
+                    var out = [Float](repeating: 0, count: t.elementCount)
+                    try? out.withUnsafeMutableBufferPointer { try g.dequantize(t, into: $0) }
+                }
+            } catch let e as IBTPOError {
+                XCTAssertTrue(e.message.contains(path), "message lacks the path: \(e.message)")
+            } catch { XCTFail("unexpected error \(error)") }
         }
-        print("hostile GGUF files: \(refused) refused, \(accepted) accepted (the intact file), 400 random mutations survived")
+        let total = refused + accepted + mutated
+        print("hostile GGUF files: \(total) in all; \(refused) truncated or absurd ones refused, \(mutated) mutated headers "
+            + "(\(mutated - survived) refused, \(survived) accepted with every tensor inside the file), none crashed")
+        XCTAssertGreaterThanOrEqual(total, 5000)
     }
 
     /// Optional: the real SmolLM2-135M-Instruct Q4_1 file ($IBTPO_TEST_GGUF, or where

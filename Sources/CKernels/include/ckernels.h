@@ -65,4 +65,19 @@ const char *ibtpokern_cpu_vendor(void);
 int ibtpokern_cpu_family(void);
 int ibtpokern_cpu_model(void);
 
+/* The wrapping sum of n 64-bit words at p (a read-bandwidth loop; n >= 0). */
+uint64_t ibtpokern_read_sum(const uint64_t *p, int64_t n);
+
+/* The implementation ibtpokern_sgemm_nt_stream uses on this CPU with the kernel in use:
+ * 2 AVX-512F (when the sgemm kernel is ours, avx512), 1 AVX2+FMA, 0 portable C. */
+int ibtpokern_stream_impl(void);
+
+/* Columns j0..<j1 (j0 a multiple of 4; j1 one too, or n) of y (m x n, row stride ldy) = x (m x k, stride ldx)
+ * . w^T for w (n x k, row stride ldw), plus beta * y when beta != 0 (y is not read when
+ * beta == 0). `impl` from ibtpokern_stream_impl (a value the CPU cannot run must not be
+ * passed). Each element is computed the same way whatever the column range, so threads may
+ * split 0..<n into ranges of multiples of 4 freely. */
+void ibtpokern_sgemm_nt_stream(int impl, int64_t m, int64_t n, int64_t j0, int64_t j1, int64_t k, const float *x,
+                               int64_t ldx, const float *w, int64_t ldw, float beta, float *y, int64_t ldy);
+
 #endif

@@ -149,3 +149,40 @@ struct GemmReduceJob: ParallelJob {
         }
     }
 }
+
+extension ThreadPool {
+    /// y (m × n, row stride ldy) = x (m × k, row stride ldx) · wᵀ, plus beta·y when beta ≠ 0,
+    /// for a row-major weight w (n × k, row stride ldw) read in place: no packing, each weight
+    /// row read once from memory for all m rows (`ibtpokern_sgemm_nt_stream`). For decoding,
+    /// where m is a few tokens and a packed product would copy the weights on every call.
+    /// The threads share blocks of 4 columns; every element is computed the same way
+    /// whatever the split, so the bits do not depend on the thread count.
+    public func sgemmNTStream(_ m: Int, _ n: Int, _ k: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
+                              _ w: UnsafePointer<Float>, _ ldw: Int, beta: Float = 0,
+                              _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+        if m <= 0 || n <= 0 { return }
+        let job = StreamGemmJob(impl: ThreadPool.streamImpl, m: m, n: n, k: k, x: x, ldx: ldx, w: w, ldw: ldw,
+                                beta: beta, y: y, ldy: ldy)
+        let blocks = (n + 3) / 4
+        if m * n * max(k, 1) < 1 << 17 || width == 1 {
+            withUnsafePointer(to: job) { StreamGemmJob.entry(UnsafeRawPointer($0), 0, blocks) }
+        } else {
+            run(blocks, job)
+        }
+    }
+
+    /// The streaming kernel's implementation (2 AVX-512F, 1 AVX2+FMA, 0 portable), read at
+    /// each call: it follows the sgemm kernel in use (`MatmulKernel.select`).
+    static var streamImpl: Int32 { ibtpokern_stream_impl() }
+}
+
+/// Blocks lo..<hi of 4 columns of `ThreadPool.sgemmNTStream`.
+struct StreamGemmJob: ParallelJob {
+    var impl: Int32, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>, ldw: Int
+    var beta: Float, y: UnsafeMutablePointer<Float>, ldy: Int
+    static let entry: ThreadPool.Entry = { raw, lo, hi in
+        let j = raw.assumingMemoryBound(to: StreamGemmJob.self).pointee
+        ibtpokern_sgemm_nt_stream(j.impl, Int64(j.m), Int64(j.n), Int64(lo * 4), Int64(min(j.n, hi * 4)), Int64(j.k),
+                                  j.x, Int64(j.ldx), j.w, Int64(j.ldw), j.beta, j.y, Int64(j.ldy))
+    }
+}

@@ -134,7 +134,7 @@ public struct PretrainedModel {
 
     /// Copies the weights into `model` (whose config must equal `config`). For a checkpoint
     /// this reads the source model's weights; `Trainer(pretrained:)` then loads the checkpoint.
-    func loadWeights(into model: Model) throws {
+    public func loadWeights(into model: Model) throws {
         if let g = gguf { return try model.loadWeights(from: g) }
         guard let d = hf else { throw IBTPOError(.internalError, "\(path): no weight source") }
         try model.loadWeights(fromHF: d)

@@ -20,6 +20,8 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also measure the tiny model's individual matmul shapes.") var gemm = false
     @Flag(help: "Measure KV-cached decoding (generated tokens/s) instead of training.") var decode = false
     @Option(help: "Comma-separated concurrent sequence counts for --decode.") var seqs: String = "1,8,64"
+    @Option(help: "With --decode: a pretrained model (GGUF file, Hugging Face directory) to decode with instead of the presets; prints its load time, the memory-read bandwidth and the fraction of it one sequence reaches.")
+    var model: String?
     @Flag(help: "Measure one full GRPO iteration (8 prompts × 8 completions × 32 tokens, tiny model), as TRL's peer benchmark.")
     var grpo = false
     @Option(help: "Comma-separated sgemm kernels for the gemm/train figures (auto, blis, avx512); default: the one in use.")
@@ -47,6 +49,10 @@ struct Bench: ParsableCommand {
                         + "update_s=\(fmt(r.updateSeconds, 4))")
                     fflush(stdout)
                 }
+                return
+            }
+            if decode, let model {
+                try decodePretrained(model, threads: counts, seqCounts: try intList(seqs, "--seqs"))
                 return
             }
             if decode {
@@ -127,5 +133,41 @@ struct Bench: ParsableCommand {
                 }
             }
         } catch let e as IBTPOError { fail(e) }
+    }
+
+    /// `--decode --model M`: load M once per thread count (timed: open, arena, weights) with
+    /// decode slots for the largest sequence count, then decode; one sequence's tokens/s is
+    /// also given as read bandwidth (weight bytes per token × tokens/s) against the machine's
+    /// measured read bandwidth on the same threads.
+    private func decodePretrained(_ path: String, threads: [Int], seqCounts: [Int]) throws {
+        let promptLength = 16, newTokens = 64
+        guard let most = seqCounts.max(), most >= 1, seqCounts.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--seqs needs counts >= 1")
+        }
+        for nt in threads {
+            let t0 = monotonicSeconds()
+            let p = try PretrainedModel.open(path, maxSeq: promptLength + newTokens)
+            let m = try Model(config: p.config, shape: TrainShape(batch: 1, seq: 16), threads: nt, seed: 1,
+                              decodeSlots: most, initialize: false)
+            try p.loadWeights(into: m)
+            let load = monotonicSeconds() - t0
+            let c = p.config, bytes = DecodeBench.weightBytesPerToken(c)
+            print("bench kind=load model=\(path) threads=\(nt) seconds=\(fmt(load, 3)) parameters=\(ParamLayout(c).parameterCount) "
+                + "f32_weight_mb=\(fmt(Double(bytes) / 1e6, 1))")
+            let bw = ReadBandwidth.measure(pool: ThreadPool(threads: nt))
+            print("bench kind=read-bandwidth threads=\(nt) gbps=\(fmt(bw, 2)) limit_tokens_per_s=\(fmt(bw * 1e9 / Double(bytes), 1))")
+            fflush(stdout)
+            for s in seqCounts {
+                let r = try DecodeBench.run(model: m, seqs: s, promptLength: promptLength, newTokens: newTokens, repeats: repeats)
+                var line = "bench kind=decode model=\(path) threads=\(nt) seqs=\(s) tokens_per_s=\(fmt(r.tokensPerSecond, 1)) "
+                    + "ms=\(fmt(r.seconds * 1000, 1)) tokens=\(r.tokens)"
+                if s == 1 {
+                    let gbps = r.tokensPerSecond * Double(bytes) / 1e9
+                    line += " weight_gbps=\(fmt(gbps, 2)) frac_bandwidth=\(bw > 0 ? fmt(gbps / bw, 3) : "nan")"
+                }
+                print(line)
+                fflush(stdout)
+            }
+        }
     }
 }
