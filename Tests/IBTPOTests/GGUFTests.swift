@@ -138,6 +138,34 @@ final class GGUFTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(total, 5000)
     }
 
+    /// Metadata that declares a model far larger than the file's tensors, within the config's
+    /// limits (200 layers, d_ff 60,000: gigabytes of arena for a 320 KB file), is refused by
+    /// the tensor check, naming the tensor, before any arena is sized from it.
+    func testHugeDeclaredModelIsRefusedBeforeAllocation() throws {
+        let src = String(Self.fixtures.dropLast("gguf".count)) + "models/llama_tied.gguf"
+        let bytes = try readAll(src)
+        let dir = tempDir()
+        defer { _ = rmdirTree(dir) }
+        for (key, value, what) in [("llama.block_count", 200, "blk.2."), ("llama.feed_forward_length", 60_000, "ffn_gate")] {
+            var b = bytes
+            let k = Array(key.utf8)
+            guard let at = (0..<(b.count - k.count)).first(where: { Array(b[$0..<($0 + k.count)]) == k }) else {
+                return XCTFail("\(key) not in \(src)")
+            }
+            let v = at + k.count + 4   // after the key: u32 type (UINT32), then the value
+            XCTAssertEqual(b[at + k.count], 4)
+            for i in 0..<4 { b[v + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
+            let path = dir + "/huge.gguf"
+            write(b, path)
+            XCTAssertThrowsError(try PretrainedModel.open(path, maxSeq: 64)) { e in
+                let m = (e as? IBTPOError)?.message ?? "\(e)"
+                print("\(key) = \(value): \(m)")
+                XCTAssertEqual((e as? IBTPOError)?.status, .badData)
+                XCTAssertTrue(m.contains(path) && m.contains(what), m)
+            }
+        }
+    }
+
     /// Optional: the real SmolLM2-135M-Instruct Q4_1 file ($IBTPO_TEST_GGUF, or where
     /// `make models` puts it).
     func testRealModelFileWhenAvailable() throws {

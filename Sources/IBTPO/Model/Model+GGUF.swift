@@ -75,7 +75,29 @@ extension Model {
     /// llama.cpp's interleaved-RoPE order into the rotate-half order libibtpo (and Hugging
     /// Face) use; `qwen2` files are stored unpermuted. Nothing is changed when a check fails.
     public func loadWeights(from g: GGUFFile) throws {
-        let c = config, L = layout
+        let plan = try Model.ggufPlan(config, layout, g)
+        for (t, off, dims, heads) in plan {
+            let dst = UnsafeMutableBufferPointer(start: params + off, count: t.elementCount)
+            try g.dequantize(t, into: dst)
+            if heads > 0, let base = dst.baseAddress {
+                let rows = dims.count == 2 ? dims[1] : dims[0], cols = dims.count == 2 ? dims[0] : 1
+                Self.unpermuteRoPERows(base, rows: rows, cols: cols, heads: heads)
+            }
+        }
+    }
+
+    /// Checks every tensor `c` needs against `g`'s directory (present, shape as the config
+    /// says) without allocating anything, so a file whose metadata declares a model far larger
+    /// than its tensors is refused before an arena is sized from it. Throws `.badData`
+    /// naming the file and the tensor.
+    public static func checkTensors(_ c: ModelConfig, in g: GGUFFile) throws {
+        _ = try ggufPlan(c, ParamLayout(c), g)
+    }
+
+    /// What `loadWeights(from:)` copies: (source tensor, offset in the parameters, dims,
+    /// heads to unpermute or 0), after checking presence and shape of each.
+    static func ggufPlan(_ c: ModelConfig, _ L: ParamLayout, _ g: GGUFFile) throws
+        -> [(GGUFFile.Tensor, Int, [Int], heads: Int)] {
         let permuted = g.metadata["general.architecture"]?.string == "llama"
         var plan: [(GGUFFile.Tensor, Int, [Int], heads: Int)] = []   // source, offset, dims, heads to unpermute
         func need(_ name: String, _ dims: [Int], _ off: Int, heads: Int = 0) throws {
@@ -105,14 +127,7 @@ extension Model {
         }
         try need("output_norm.weight", [c.dModel], L.finalNorm)
         if !c.tieEmbeddings { try need("output.weight", [c.dModel, c.vocab], L.lmHead) }
-        for (t, off, dims, heads) in plan {
-            let dst = UnsafeMutableBufferPointer(start: params + off, count: t.elementCount)
-            try g.dequantize(t, into: dst)
-            if heads > 0, let base = dst.baseAddress {
-                let rows = dims.count == 2 ? dims[1] : dims[0], cols = dims.count == 2 ? dims[0] : 1
-                Self.unpermuteRoPERows(base, rows: rows, cols: cols, heads: heads)
-            }
-        }
+        return plan
     }
 
     /// llama.cpp's converter stores each head's rows as pairs (i, i + hd/2) interleaved:

@@ -59,6 +59,7 @@ public struct PretrainedModel {
         var c = full
         if let maxSeq { c.maxSeq = max(1, min(maxSeq, full.maxSeq)) }
         try c.validate()
+        try Model.checkTensors(c, in: g)   // before any arena is sized from the metadata
         path = g.path; kind = .gguf; config = c; fileContext = full.maxSeq; source = absolutePath(g.path); gguf = g
         hf = nil
         tokenizer = try BPETokenizer(gguf: g)
