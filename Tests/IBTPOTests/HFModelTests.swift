@@ -229,6 +229,33 @@ final class HFModelTests: XCTestCase {
         XCTAssertThrowsError(try HFDirectory(path: t.path)) { XCTAssertEqual(($0 as? IBTPOError)?.status, .badData) }
     }
 
+    /// A config.json that declares a model far larger than its safetensors, within the
+    /// config's limits (200 layers, intermediate size 60,000: gigabytes of arena for a
+    /// 300 KB directory), is refused by the tensor check, naming the file and the tensor,
+    /// before any arena is sized from it.
+    func testHugeDeclaredModelIsRefusedBeforeAllocation() throws {
+        guard let root = HFFixtures.models else {
+            print("pretrained fixtures (Tests/fixtures/models) not found: huge-config check skipped"); return
+        }
+        let src = root + "/llama_tied"
+        let config = try String(contentsOfFile: src + "/config.json", encoding: .utf8)
+        for (key, value, what) in [("num_hidden_layers", 200, "model.layers.2."), ("intermediate_size", 60_000, "gate_proj")] {
+            let t = ScratchDir()
+            for f in ["model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+                _ = t.write(f, Array(try Data(contentsOf: URL(fileURLWithPath: src + "/" + f))))
+            }
+            let edited = config.replacingOccurrences(of: #""\#(key)": "#, with: #""\#(key)": \#(value), "old_\#(key)": "#)
+            XCTAssertNotEqual(edited, config, key)
+            _ = t.write("config.json", edited)
+            XCTAssertThrowsError(try PretrainedModel.open(t.path, maxSeq: 64)) { e in
+                let m = (e as? IBTPOError)?.message ?? "\(e)"
+                print("\(key) = \(value): \(m)")
+                XCTAssertEqual((e as? IBTPOError)?.status, .badData)
+                XCTAssertTrue(m.contains(t.path) && m.contains(what), m)
+            }
+        }
+    }
+
     // MARK: the pretrained fixtures (tools/fixtures/make_models.py)
 
     struct Ref {

@@ -151,7 +151,23 @@ extension Model {
     /// `.badData` naming the file and the tensor, `.notSupported` for a non-float dtype or a
     /// tensor the model has no place for; nothing is changed when a check fails.
     public func loadWeights(from w: SafeTensorsSet) throws {
-        let c = config, L = layout
+        for (f, t, off) in try Model.hfPlan(config, layout, w) {
+            try f.read(t, into: UnsafeMutableBufferPointer(start: params + off, count: t.elementCount))
+        }
+    }
+
+    /// Checks every tensor `c` needs against `w`'s headers (present, shape as the config says,
+    /// a float dtype, nothing extra) without allocating anything, so a config.json that declares
+    /// a model far larger than its safetensors is refused before an arena is sized from it.
+    /// Throws as `loadWeights(from:)` does.
+    public static func checkTensors(_ c: ModelConfig, in w: SafeTensorsSet) throws {
+        _ = try hfPlan(c, ParamLayout(c), w)
+    }
+
+    /// What `loadWeights(from: SafeTensorsSet)` copies: (file, tensor, offset in the
+    /// parameters), after checking presence, shape and dtype of each and that nothing is left.
+    static func hfPlan(_ c: ModelConfig, _ L: ParamLayout, _ w: SafeTensorsSet) throws
+        -> [(SafeTensorsFile, SafeTensorsFile.Tensor, Int)] {
         var plan: [(SafeTensorsFile, SafeTensorsFile.Tensor, Int)] = []
         var wanted = Set<String>()
         func need(_ name: String, _ shape: [Int], _ off: Int) throws {
@@ -193,8 +209,6 @@ extension Model {
             throw IBTPOError(.notSupported, "\(w.source): tensor \(first) has no place in this model "
                 + "(\(c.nLayers) layers\(c.attentionBias ? ", q/k/v biases" : "")\(c.tieEmbeddings ? ", tied head" : ""))" + (extra.count > 1 ? " (and \(extra.count - 1) more)" : ""))
         }
-        for (f, t, off) in plan {
-            try f.read(t, into: UnsafeMutableBufferPointer(start: params + off, count: t.elementCount))
-        }
+        return plan
     }
 }

@@ -78,6 +78,7 @@ public struct PretrainedModel {
         var c = full
         if let maxSeq { c.maxSeq = max(1, min(maxSeq, full.maxSeq)) }
         try c.validate()
+        try Model.checkTensors(c, in: d.weights)   // before any arena is sized from config.json
         path = d.path; kind = .huggingFace; config = c; fileContext = full.maxSeq; source = absolutePath(d.path)
         gguf = nil; hf = d
         tokenizer = try BPETokenizer(hf: d)
