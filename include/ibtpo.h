@@ -301,6 +301,21 @@ ibtpo_status ibtpo_task_create_memory(const char *const *prompts, const char *co
                                       const char *const *solutions, const int32_t *splits, int64_t count,
                                       ibtpo_task **out);
 
+/** ibtpo_task_create_jsonl and ibtpo_task_create_memory with a step delimiter other than
+ *  "\n" (appended in 0.3; the plain functions are these with step_delimiter NULL).
+ *  step_delimiter: 1..64 bytes of UTF-8, or NULL for "\n". It is what separates a
+ *  completion's steps: the verifier reads the answer from the completion's last step
+ *  ("answer: <answer>" after the last delimiter; one trailing delimiter is allowed), an
+ *  answer may not contain it (IBTPO_ERR_BAD_DATA naming the line, or prompts[i] as line
+ *  i + 1 of "<memory>"), a solution must end in a step the verifier accepts, and IB-TPO's
+ *  tree sampler branches where a completion's tokens spell it. Built-in tasks always use
+ *  "\n". Other errors as the plain functions. */
+ibtpo_status ibtpo_task_create_jsonl_ex(const char *path, int32_t max_tokens, const char *step_delimiter,
+                                        ibtpo_task **out);
+ibtpo_status ibtpo_task_create_memory_ex(const char *const *prompts, const char *const *answers,
+                                         const char *const *solutions, const int32_t *splits, int64_t count,
+                                         const char *step_delimiter, ibtpo_task **out);
+
 /** Releases the caller's reference. NULL is a no-op. */
 void ibtpo_task_free(ibtpo_task *task);
 

@@ -9,12 +9,20 @@ struct TaskOptions: ParsableArguments {
     @Option(help: "A JSON Lines dataset (fields prompt, answer, optional solution) instead of --task.")
     var data: String?
     @Option(help: "Seed of the task's problem generator.") var taskSeed: UInt64 = 1
+    @Option(help: ArgumentHelp("What separates a completion's steps in a --data set (default \\n); \\n, \\t and \\\\ are escapes.",
+                               valueName: "TEXT"))
+    var stepDelimiter: String?
 
     /// The task; throws a readable error for an unknown task, bad option or bad file.
     func load(maxTokens: Int) throws -> any TrainingTask {
         if let data {
             let tok = ByteTokenizer()
-            return try JSONLDataset.load(path: data, maxTokens: maxTokens, tokenCount: { tok.count($0) + 2 })
+            let d = try stepDelimiter.map(Self.unescape) ?? "\n"
+            return try JSONLDataset.load(path: data, maxTokens: maxTokens, tokenCount: { tok.count($0) + 2 },
+                                         stepDelimiter: d)
+        }
+        if stepDelimiter != nil {
+            throw ValidationError("--step-delimiter applies to --data sets; built-in tasks separate steps with \\n")
         }
         var opts: [String: Int] = [:]
         for o in taskOptions {
@@ -25,6 +33,30 @@ struct TaskOptions: ParsableArguments {
             opts[parts[0]] = v
         }
         return try builtinTask(name: task, options: opts, seed: taskSeed)
+    }
+}
+
+extension TaskOptions {
+    /// `text` with the escapes \n, \t and \\ replaced (so a shell user can type "\n\n");
+    /// 1...64 bytes after that, or a ValidationError.
+    static func unescape(_ text: String) throws -> String {
+        var out = "", escaped = false
+        for ch in text {
+            if escaped {
+                switch ch {
+                case "n": out.append("\n")
+                case "t": out.append("\t")
+                case "\\": out.append("\\")
+                default: throw ValidationError("--step-delimiter: unknown escape \\\(ch) (use \\n, \\t or \\\\)")
+                }
+                escaped = false
+            } else if ch == "\\" { escaped = true } else { out.append(ch) }
+        }
+        if escaped { throw ValidationError("--step-delimiter ends in a lone \\") }
+        guard !out.isEmpty && out.utf8.count <= 64 else {
+            throw ValidationError("--step-delimiter must be 1...64 bytes (got \(out.utf8.count))")
+        }
+        return out
     }
 }
 

@@ -284,6 +284,48 @@ void test_tasks(void) {
         snprintf(what, sizeof what, "task_create_jsonl(max_tokens %ld)", (long)bad_max[i]);
         check_err(ibtpo_task_create_jsonl(jl, bad_max[i], &k), ERR_ARG, what, NULL, "max_tokens");
     }
+
+    /* Step delimiters (the _ex creators). The oracle is the verifier itself: a solution must
+     * end in an answer step, which " | " makes "3+4=7 | answer: 7" and "\n" does not. */
+    const char *dl = "{\"prompt\": \"3+4\\n\", \"answer\": \"7\", \"solution\": \"3+4=7 | answer: 7\", \"split\": \"train\"}\n"
+                     "{\"prompt\": \"1+1\\n\", \"answer\": \"2\", \"split\": \"test\"}\n";
+    write_file(jl, (const unsigned char *)dl, strlen(dl));
+    k = NULL;
+    check_status(ibtpo_task_create_jsonl_ex(jl, 48, " | ", &k), IBTPO_OK,
+                 "task_create_jsonl_ex(step_delimiter \" | \", solution \"3+4=7 | answer: 7\")", NULL);
+    ibtpo_task_free(k);
+    k = (ibtpo_task *)&passed;
+    check_err(ibtpo_task_create_jsonl_ex(jl, 48, NULL, &k), IBTPO_ERR_BAD_DATA,
+              "task_create_jsonl_ex(the same file, step_delimiter NULL = \\n)", NULL, "task.jsonl&1");
+    check(k == NULL, "  ... creates no task (*out = NULL)", NULL);
+    check_err(ibtpo_task_create_jsonl(jl, 48, &k), IBTPO_ERR_BAD_DATA, "task_create_jsonl(the same file)", NULL,
+              "task.jsonl&1");
+    const char *bad_delims[] = {"", "\xff\xfe", "0123456789012345678901234567890123456789012345678901234567890123x"};
+    for (size_t i = 0; i < sizeof bad_delims / sizeof bad_delims[0]; i++) {
+        char what[96];
+        snprintf(what, sizeof what, "task_create_jsonl_ex(bad step_delimiter %zu)", i);
+        check_err(ibtpo_task_create_jsonl_ex(jl, 48, bad_delims[i], &k), ERR_ARG, what, NULL, "step_delimiter");
+        snprintf(what, sizeof what, "task_create_memory_ex(bad step_delimiter %zu)", i);
+        const char *one[] = {"1+1\n"};
+        check_err(ibtpo_task_create_memory_ex(one, NULL, NULL, NULL, 1, bad_delims[i], &k), ERR_ARG, what, NULL,
+                  "step_delimiter");
+    }
+    {
+        const char *mp[] = {"1+2\n", "2+2\n"}, *ma[] = {"3", "4"}, *ms[] = {"1+2=3;;answer: 3", "2+2=4;;answer: 4"};
+        const char *bad_a[] = {"3", "4;;5"};
+        const int32_t msp[] = {IBTPO_SPLIT_TRAIN, IBTPO_SPLIT_TEST};
+        ibtpo_task *m = NULL;
+        check_status(ibtpo_task_create_memory_ex(mp, ma, ms, msp, 2, ";;", &m), IBTPO_OK,
+                     "task_create_memory_ex(step_delimiter \";;\", solutions \"1+2=3;;answer: 3\" ...)", NULL);
+        char gs[64] = "";
+        if (m) ibtpo_task_get_problem(m, IBTPO_SPLIT_TRAIN, 0, NULL, gs, NULL, 64);
+        checkf(strcmp(gs, "1+2=3;;answer: 3") == 0, "  ... keeps the solution (got \"%s\")", gs);
+        ibtpo_task_free(m);
+        check_err(ibtpo_task_create_memory_ex(mp, ma, ms, msp, 2, NULL, &k), IBTPO_ERR_BAD_DATA,
+                  "task_create_memory_ex(the same solutions, step_delimiter NULL = \\n)", NULL, "memory");
+        check_err(ibtpo_task_create_memory_ex(mp, bad_a, NULL, msp, 2, ";;", &k), IBTPO_ERR_BAD_DATA,
+                  "task_create_memory_ex(answers[1] contains the delimiter)", NULL, "delimiter");
+    }
     unlink(jl);
     unlink(bad_jl);
 }

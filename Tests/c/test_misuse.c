@@ -172,6 +172,10 @@ CALL(trainer_apply_chat_template) {
 CALL(trainer_chat_template) { return ibtpo_trainer_chat_template(a->p[0], a->p[1], a->i[2], a->p[3]); }
 CALL(trainer_special_tokens) { return ibtpo_trainer_special_tokens(a->p[0], a->p[1], a->p[2], a->p[3], a->p[4]); }
 CALL(trainer_export) { return ibtpo_trainer_export(a->p[0], a->p[1], a->p[2], a->p[3]); }
+CALL(task_create_jsonl_ex) { return ibtpo_task_create_jsonl_ex(a->p[0], (int32_t)a->i[1], a->p[2], a->p[3]); }
+CALL(task_create_memory_ex) {
+    return ibtpo_task_create_memory_ex(a->p[0], a->p[1], a->p[2], a->p[3], a->i[4], a->p[5], a->p[6]);
+}
 
 static void *cb_marker = (void *)&cb_marker; /* "a callback" in p[1] of the set_*_fn rows */
 
@@ -221,6 +225,9 @@ static void setup(int fn, Args *a) {
     case 35: a->p[0] = PT, a->p[1] = big_out, a->i[2] = (int64_t)sizeof big_out, a->p[3] = &B.n; break;
     case 36: a->p[0] = PT, a->p[1] = &B.n, a->p[2] = &B.th, a->p[3] = &B.th, a->p[4] = &B.th; break;
     case 37: a->p[0] = PT, a->p[1] = export_path, a->p[2] = (void *)"gguf", a->p[3] = (void *)"q8_0"; break;
+    case 38: a->p[0] = jsonl_path, a->i[1] = 48, a->p[2] = (void *)"\n", a->p[3] = &B.kout; break;
+    case 39: a->p[0] = B.prompts, a->p[1] = B.answers, a->p[2] = B.solutions, a->p[3] = B.splits, a->i[4] = NP,
+             a->p[5] = (void *)"\n", a->p[6] = &B.kout; break;
     default: break;
     }
 }
@@ -295,6 +302,10 @@ static const Fn fns[] = {
     {"ibtpo_trainer_special_tokens", {"trainer", "out_vocab", "out_bos", "out_eos", "out_pad"}, "hoooo",
      c_trainer_special_tokens, {0}, {0}, 0},
     {"ibtpo_trainer_export", {"trainer", "path", "format", "dtype"}, "hppo", c_trainer_export, {0}, {0}, 0},
+    {"ibtpo_task_create_jsonl_ex", {"path", "max_tokens", "step_delimiter", "out"}, "piop", c_task_create_jsonl_ex, {0},
+     {0}, 2},
+    {"ibtpo_task_create_memory_ex", {"prompts", "answers", "solutions", "splits", "count", "step_delimiter", "out"},
+     "poool" "op", c_task_create_memory_ex, {0}, {0}, 2},
 };
 #define NFN (int)(sizeof fns / sizeof fns[0])
 
@@ -319,6 +330,11 @@ typedef struct {
 #define RC(f) offsetof(ibtpo_rl_config, f)
 static const Extra extra[] = {
     {31, "path names no file", 0, P_STR, 0, 0, 0, "/nonexistent/model.gguf", 'X'},
+    {38, "step_delimiter = \"\"", 2, P_STR, 0, 0, 0, "", 'I'},
+    {38, "step_delimiter is invalid UTF-8", 2, P_STR, 0, 0, 0, "\xff", 'I'},
+    {38, "step_delimiter of 65 bytes", 2, P_STR, 0, 0, 0, "01234567890123456789012345678901234567890123456789012345678901234", 'I'},
+    {39, "step_delimiter = \"\"", 5, P_STR, 0, 0, 0, "", 'I'},
+    {39, "step_delimiter = \":\" (splits the solutions' answer: marker)", 5, P_STR, 0, 0, 0, ":", 'B'},
     {37, "path = \"\"", 1, P_STR, 0, 0, 0, "", 'I'},
     {37, "path in a directory that cannot be created", 1, P_STR, 0, 0, 0, "/proc/ibtpo-no/model.gguf", 'X'},
     {37, "format = \"onnx\"", 2, P_STR, 0, 0, 0, "onnx", 'I'},

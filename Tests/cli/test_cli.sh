@@ -32,6 +32,20 @@ check "malformed option" 64 "NAME=INTEGER" -- "$BIN" sft --task add --option dig
 check "missing checkpoint" 3 "cannot open" -- "$BIN" eval --checkpoint "$TMP/none.ckpt" --task add
 printf '{"prompt": "1+1=", "answer": "2"}\n{"prompt": "2+2="}\n' > "$TMP/bad.jsonl"
 check "bad JSONL names file and line" 9 "bad.jsonl:2:" -- "$BIN" sft --data "$TMP/bad.jsonl" --steps 1
+# --step-delimiter: the verifier reads the answer from the last step, so these solutions are
+# accepted only with " | " (and the escaped "\n\n" one only with that delimiter).
+printf '{"prompt": "1+1=", "answer": "2", "solution": "1+1=2 | answer: 2", "split": "train"}\n{"prompt": "2+2=", "answer": "4", "split": "test"}\n' > "$TMP/steps.jsonl"
+check "a data set whose steps are not lines is refused by default" 9 "steps.jsonl:1:" -- \
+    "$BIN" sft --data "$TMP/steps.jsonl" --steps 1 --batch 2 --seq 48 --eval-count 0 --out "$TMP/steps0.ckpt"
+check "--step-delimiter ' | ' accepts it" 0 "sft step 1/1" -- \
+    "$BIN" sft --data "$TMP/steps.jsonl" --step-delimiter " | " --steps 1 --batch 2 --seq 48 --eval-count 0 --out "$TMP/steps.ckpt"
+printf '{"prompt": "1+1=", "answer": "2", "solution": "1+1=2\\n\\nanswer: 2", "split": "train"}\n{"prompt": "2+2=", "answer": "4", "split": "test"}\n' > "$TMP/para.jsonl"
+check "--step-delimiter '\\n\\n' (escapes)" 0 "sft step 1/1" -- \
+    "$BIN" sft --data "$TMP/para.jsonl" --step-delimiter '\n\n' --steps 1 --batch 2 --seq 48 --eval-count 0 --out "$TMP/para.ckpt"
+check "--step-delimiter with a built-in task is refused" 64 "applies to --data" -- \
+    "$BIN" sft --task add --step-delimiter " | " --steps 1 --out "$TMP/x.ckpt"
+check "--step-delimiter with an unknown escape is refused" 64 "unknown escape" -- \
+    "$BIN" sft --data "$TMP/steps.jsonl" --step-delimiter '\q' --steps 1 --out "$TMP/x.ckpt"
 check "sft writes a checkpoint and evaluates" 0 "eval \(16 held-out add problems\)" -- \
     "$BIN" sft --task add --option digits=2 --steps 30 --batch 8 --seq 48 --out "$TMP/a.ckpt" --eval-count 16 --k 2
 check "eval reads it" 0 "greedy" -- "$BIN" eval --checkpoint "$TMP/a.ckpt" --task add --option digits=2 --seq 48 --eval-count 8 --k 2

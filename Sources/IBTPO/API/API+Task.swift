@@ -43,13 +43,34 @@ public func ibtpo_task_create_builtin(_ name: UnsafePointer<CChar>?, _ options: 
 @c @implementation
 public func ibtpo_task_create_jsonl(_ path: UnsafePointer<CChar>?, _ maxTokens: Int32,
                                     _ out: UnsafeMutablePointer<OpaquePointer?>?) -> ibtpo_status {
+    ibtpo_task_create_jsonl_ex(path, maxTokens, nil, out)
+}
+
+/// The step delimiter a caller passed (NULL: "\n"): 1...64 bytes of valid UTF-8.
+func stepDelimiter(_ p: UnsafePointer<CChar>?) throws -> String {
+    guard let p else { return "\n" }
+    guard let d = String(validatingCString: p) else { throw invalid("step_delimiter is not valid UTF-8") }
+    guard !d.isEmpty && d.utf8.count <= maxStepDelimiterBytes else {
+        throw invalid("step_delimiter must be 1...\(maxStepDelimiterBytes) bytes (got \(d.utf8.count))")
+    }
+    return d
+}
+
+/// The longest step delimiter a task takes.
+let maxStepDelimiterBytes = 64
+
+@c @implementation
+public func ibtpo_task_create_jsonl_ex(_ path: UnsafePointer<CChar>?, _ maxTokens: Int32,
+                                       _ delimiter: UnsafePointer<CChar>?,
+                                       _ out: UnsafeMutablePointer<OpaquePointer?>?) -> ibtpo_status {
     guarded(ThreadError.buffer) {
         guard let out else { throw invalid("out is NULL") }
         out.pointee = nil
         guard let path else { throw invalid("path is NULL") }
         guard maxTokens >= 1 && maxTokens <= 65536 else { throw invalid("max_tokens must be in 1...65536 (got \(maxTokens))") }
+        let d = try stepDelimiter(delimiter)
         let task = try JSONLDataset.load(path: String(cString: path), maxTokens: Int(maxTokens),
-                                         tokenCount: { $0.utf8.count + 2 })
+                                         tokenCount: { $0.utf8.count + 2 }, stepDelimiter: d)
         out.pointee = TaskHandle(task).opaque()
     }
 }
@@ -59,12 +80,22 @@ public func ibtpo_task_create_memory(_ prompts: UnsafePointer<UnsafePointer<CCha
                                      _ answers: UnsafePointer<UnsafePointer<CChar>?>?,
                                      _ solutions: UnsafePointer<UnsafePointer<CChar>?>?, _ splits: UnsafePointer<Int32>?,
                                      _ count: Int64, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> ibtpo_status {
+    ibtpo_task_create_memory_ex(prompts, answers, solutions, splits, count, nil, out)
+}
+
+@c @implementation
+public func ibtpo_task_create_memory_ex(_ prompts: UnsafePointer<UnsafePointer<CChar>?>?,
+                                     _ answers: UnsafePointer<UnsafePointer<CChar>?>?,
+                                     _ solutions: UnsafePointer<UnsafePointer<CChar>?>?, _ splits: UnsafePointer<Int32>?,
+                                     _ count: Int64, _ delimiter: UnsafePointer<CChar>?,
+                                     _ out: UnsafeMutablePointer<OpaquePointer?>?) -> ibtpo_status {
     guarded(ThreadError.buffer) {
         guard let out else { throw invalid("out is NULL") }
         out.pointee = nil
         guard let prompts else { throw invalid("prompts is NULL") }
         guard count >= 1 && count <= 1 << 24 else { throw invalid("count must be in 1...16777216 (got \(count))") }
         let n = Int(count)
+        let d = try stepDelimiter(delimiter)
         let p = try strings(prompts, n, "prompts")
         let a = try answers.map { try strings($0, n, "answers") }
         let s = try solutions.map { try strings($0, n, "solutions") }
@@ -78,7 +109,8 @@ public func ibtpo_task_create_memory(_ prompts: UnsafePointer<UnsafePointer<CCha
             }
         }
         try checkMemoryLengths(prompts: p, answers: a, solutions: s)
-        let task = try MemoryDataset.make(prompts: p, answers: a, solutions: s, splits: sp, maxTokens: 1 << 20)
+        let task = try MemoryDataset.make(prompts: p, answers: a, solutions: s, splits: sp, maxTokens: 1 << 20,
+                                         stepDelimiter: d)
         out.pointee = TaskHandle(task, hasAnswers: a != nil, hasSolutions: a != nil || s != nil).opaque()
     }
 }

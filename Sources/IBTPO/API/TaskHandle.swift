@@ -81,7 +81,7 @@ enum MemoryDataset {
     /// answer ""): such a task is judged by a reward callback only, and its solutions are not
     /// checked against an answer line.
     static func make(prompts: [String], answers: [String]?, solutions: [String]?, splits: [Split]?,
-                     maxTokens: Int) throws -> any TrainingTask {
+                     maxTokens: Int, stepDelimiter: String = "\n") throws -> any TrainingTask {
         guard let answers else {
             var train: [Problem] = [], test: [Problem] = []
             var splitOf: [String: Split] = [:]
@@ -98,7 +98,7 @@ enum MemoryDataset {
             for (name, part) in [("train", train), ("test", test)] where part.isEmpty {
                 throw IBTPOError(.badData, "the \(name) split is empty; pass splits (IBTPO_SPLIT_TRAIN / IBTPO_SPLIT_TEST) or more prompts")
             }
-            return JSONLDataset(name: "memory", stepDelimiter: "\n", train: train, test: test)
+            return JSONLDataset(name: "memory", stepDelimiter: stepDelimiter, train: train, test: test)
         }
         var text = ""
         for i in 0..<prompts.count {
@@ -109,6 +109,7 @@ enum MemoryDataset {
             text += "}\n"
         }
         return try JSONLDataset.parse(bytes: Array(text.utf8), file: "<memory>", maxTokens: maxTokens,
-                                      tokenCount: { $0.utf8.count + 2 }, name: "memory")
+                                      tokenCount: { $0.utf8.count + 2 }, name: "memory",
+                                      stepDelimiter: stepDelimiter)
     }
 }

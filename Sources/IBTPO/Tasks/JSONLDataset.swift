@@ -120,7 +120,8 @@ public struct JSONLDataset: TrainingTask {
             }
             let problem = Problem(prompt: prompt, solution: solution ?? AnswerLine.line(answer), answer: answer)
             if solution != nil, reward(problem, problem.solution, stepDelimiter) != 1 {
-                throw fail(lineNumber, "field \"solution\" must end with a line \"\(AnswerLine.marker) <answer>\" whose answer matches field \"answer\"")
+                let step = stepDelimiter == "\n" ? "a line" : "a step (after the step delimiter \(stepDelimiter.debugDescription))"
+                throw fail(lineNumber, "field \"solution\" must end with \(step) \"\(AnswerLine.marker) <answer>\" whose answer matches field \"answer\"")
             }
             let tokens = tokenCount(prompt + problem.solution)
             guard tokens <= maxTokens else {

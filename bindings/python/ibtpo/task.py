@@ -122,27 +122,34 @@ class Task:
         return cls._wrap(h, f"builtin {name!r} options={opts.decode()!r} seed={int(seed)}", 4096)
 
     @classmethod
-    def from_jsonl(cls, path: Union[str, bytes, "os.PathLike[str]"], max_tokens: int) -> "Task":
+    def from_jsonl(cls, path: Union[str, bytes, "os.PathLike[str]"], max_tokens: int,
+                   step_delimiter: Union[str, bytes] = "\n") -> "Task":
         """A JSON Lines file of {"prompt", "answer", optional "solution" and "split"} objects;
         every prompt + solution must fit in max_tokens tokens (pass the model's max_seq).
+        step_delimiter (1..64 bytes, default "\n") separates a completion's steps: the answer
+        is read from the last step, and IB-TPO's trees branch where it is sampled.
         All or nothing: an error names the file and line."""
         from .trainer import _path_bytes
         if isinstance(max_tokens, float) or not hasattr(max_tokens, "__index__") \
                 or not -(2**31) <= int(max_tokens) < 2**31:
             raise error(ERR_INVALID_ARGUMENT, f"max_tokens must be an int32 integer, got {max_tokens!r}")
-        h = cls._create(LIB.ibtpo_task_create_jsonl, _path_bytes(path), int(max_tokens))
+        h = cls._create(LIB.ibtpo_task_create_jsonl_ex, _path_bytes(path), int(max_tokens),
+                        _c_string(step_delimiter, "step_delimiter"))
         return cls._wrap(h, f"jsonl {os.fsdecode(path)!r}", int(max_tokens) + 64)
 
     @classmethod
     def from_memory(cls, prompts: Sequence, answers: Optional[Sequence] = None,
-                    solutions: Optional[Sequence] = None, splits: Optional[Sequence] = None) -> "Task":
+                    solutions: Optional[Sequence] = None, splits: Optional[Sequence] = None,
+                    step_delimiter: Union[str, bytes] = "\n") -> "Task":
         """A task from in-memory strings (str is encoded as UTF-8; no NUL bytes).
 
         answers: one per prompt, checked by the built-in verifier (the completion's last line
         must be "answer: <answer>"), or None when a reward callback judges completions.
         solutions: reference completions for SFT, or None. splits: one of SPLIT_TRAIN /
         SPLIT_TEST / "train" / "test" per prompt, or None for a stable hash of the prompt
-        (about 10% test). Both splits must be non-empty. The strings are copied."""
+        (about 10% test). Both splits must be non-empty. step_delimiter (1..64 bytes, default
+        "\n") separates a completion's steps, as in from_jsonl. The strings are copied; answers
+        are stored whitespace-normalised (trimmed, each run of whitespace one space)."""
         if isinstance(prompts, (str, bytes)):
             raise error(ERR_INVALID_ARGUMENT, "prompts must be a list of strings, not a single string")
         try:
@@ -161,7 +168,8 @@ class Task:
             if len(splits) != n:
                 raise error(ERR_INVALID_ARGUMENT, f"splits has {len(splits)} entries, prompts has {n}")
             sp = (ctypes.c_int32 * max(n, 1))(*[split_value(x) for x in splits])
-        h = cls._create(LIB.ibtpo_task_create_memory, p, a, s, sp, n)
+        d = _c_string(step_delimiter, "step_delimiter")
+        h = cls._create(LIB.ibtpo_task_create_memory_ex, p, a, s, sp, n, d)
         # Without a solution the library builds "answer: <answer>"; leave room for that.
         return cls._wrap(h, f"in-memory, {n} problems", max(lp, la, ls) + 64)
 

@@ -184,6 +184,36 @@ def test_from_jsonl(tmp_path):
         assert t.problem_count("test") == 2
 
 
+def test_step_delimiter_is_what_the_verifier_splits_on(tmp_path):
+    # The library checks every solution with its verifier: the answer must be the last step.
+    rows = [{"prompt": "3+4\n", "answer": "7", "solution": "3+4=7\n\nanswer: 7", "split": "train"},
+            {"prompt": "1+1\n", "answer": "2", "split": "test"}]
+    path = tmp_path / "steps.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with ibtpo.Task.from_jsonl(path, 64, step_delimiter="\n\n") as t:
+        assert t.problem("train", 0).solution == "3+4=7\n\nanswer: 7"
+    rows[0]["solution"] = "3+4=7 | answer: 7"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(ibtpo.IBTPOError) as e:
+        ibtpo.Task.from_jsonl(path, 64)  # "\n": one step, not an answer step
+    assert "steps.jsonl:1" in e.value.message, e.value.message
+    with ibtpo.Task.from_jsonl(path, 64, step_delimiter=" | ") as t:
+        assert t.problem_count("train") == 1
+    kw = dict(prompts=["1+2\n", "2+2\n"], answers=["3", "4"], solutions=["1+2=3;;answer: 3", "2+2=4;;answer: 4"],
+              splits=["train", "test"])
+    with ibtpo.Task.from_memory(**kw, step_delimiter=";;") as t:
+        assert t.problem("test", 0).solution == "2+2=4;;answer: 4"
+    with pytest.raises(ibtpo.IBTPOError):
+        ibtpo.Task.from_memory(**kw)
+    with pytest.raises(ibtpo.IBTPOError) as e:
+        ibtpo.Task.from_memory(["1+2\n", "2+2\n"], ["3", "4;;5"], splits=["train", "test"], step_delimiter=";;")
+    assert "delimiter" in e.value.message, e.value.message
+    for bad in ["", "x" * 65, "a\0b", 3]:
+        with pytest.raises(ibtpo.InvalidArgumentError) as e:
+            ibtpo.Task.from_memory(["1+2\n", "2+2\n"], splits=["train", "test"], step_delimiter=bad)
+        assert "step_delimiter" in e.value.message, e.value.message
+
+
 def test_from_jsonl_errors_name_file_and_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"prompt": "a\\n", "answer": "1", "split": "test"}\n{"prompt": "b\\n"}\n')
