@@ -492,7 +492,10 @@ typedef struct ibtpo_rl_config {
     int32_t reset_optimizer;      /* 1: clear AdamW moments and the step counter at rl_begin */
     uint64_t seed;                /* rollout seed */
     int32_t expand_root;          /* 1: the root is expandable in rounds 2..L (a fresh independent
-                                     sample; docs/algorithm.md §4 [choice]); 0: only internal nodes */
+                                     sample; docs/algorithm.md §4 [choice]); 0: only internal nodes,
+                                     so completions of one step cannot branch: a step that samples
+                                     fewer than prompts × G trajectories logs a warning, and
+                                     ibtpo_rl_metrics.trajectories counts those sampled */
 } ibtpo_rl_config;
 
 /** IB-TPO with IBTree (4, 9, 1, 1), β 5, λ 0.1, 8 prompts per step, G 8 for GRPO,

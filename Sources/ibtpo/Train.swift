@@ -182,6 +182,7 @@ struct Train: ParsableCommand {
             let progress = Progress(total: steps, label: "train", tokenBudget: tokenBudget)
             progress.tokens = generated
             var guardRun = DivergenceGuard(divergence)
+            var warnedShortfall = false
             for s in first...steps {
                 let m = try rl.step()
                 generated += m.generatedTokens
@@ -191,6 +192,11 @@ struct Train: ParsableCommand {
                 if let logFile {
                     fputs(jsonLine(m, generatedTotal: generated) + "\n", logFile)
                     fflush(logFile)
+                }
+                if !warnedShortfall, let w = rl.config.shortfallWarning(m) {
+                    progress.finish()
+                    printErr("warning: \(w); said once per run, the log's trajectories field has every step")
+                    warnedShortfall = true
                 }
                 try guardRun.record(step: s, skipped: m.skippedSteps > 0, loss: m.loss, kl: m.kl, out: out)
                 let budgetHit = tokenBudget > 0 && generated >= tokenBudget

@@ -75,6 +75,36 @@ final class RLTrainerTests: XCTestCase {
         XCTAssertEqual(diff, 0)
     }
 
+    /// With the root not expandable and completions of a single step (a step delimiter the
+    /// untrained model never samples), rounds 2...L find no node: the step samples B0 per
+    /// prompt, the metrics say so, and `shortfallWarning` names the shortfall and expand_root.
+    /// With the root expandable the plan is met and there is no warning.
+    func testTrajectoryShortfallIsCountedAndWarned() throws {
+        let (t, _) = try sftTrainer(0)
+        let task = try MemoryDataset.make(prompts: ["1+2\n", "2+2\n", "3+3\n"], answers: ["3", "4", "6"], solutions: nil,
+                                          splits: [.train, .train, .test], maxTokens: 64, stepDelimiter: "\u{1}\u{2}\u{3}")
+        for expandRoot in [false, true] {
+            var c = rlConfig(.ibtpo)
+            c.tree.expandRoot = expandRoot
+            c.sampling.maxNewTokens = 6
+            let rl = try RLTrainer(trainer: t, task: task, config: c)
+            let m = try rl.step()
+            let planned = c.promptsPerStep * c.tree.trajectoriesPerPrompt
+            let w = c.shortfallWarning(m)
+            print("expand_root \(expandRoot): \(m.trajectories) of \(planned) planned trajectories, "
+                + "\(m.shape.branchPoints) branch points; warning: \(w ?? "none")")
+            if expandRoot {
+                XCTAssertEqual(m.trajectories, planned)
+                XCTAssertNil(w)
+            } else {
+                XCTAssertEqual(m.trajectories, c.promptsPerStep * c.tree.initialBranches)
+                let text = try XCTUnwrap(w)
+                XCTAssertTrue(text.contains("sampled \(m.trajectories) trajectories") && text.contains("\(planned) planned")
+                              && text.contains("expand_root = 0"), text)
+            }
+        }
+    }
+
     /// ρ = exp(logp_new − logp_old) is 1 at the first epoch: the trainer's forward agrees with
     /// the sampler's recorded log-probs.
     func testFirstEpochRatioIsOne() throws {

@@ -193,7 +193,8 @@ final class TaskDatasetTests: XCTestCase {
         XCTAssertEqual(ds.reward(for: ds.train[0], completion: "x\nanswer: 7"), 0)
         let path = write("para2.jsonl", "{\"prompt\": \"q\", \"answer\": \"1\", \"solution\": \"x\\nanswer: 1\"}")
         XCTAssertThrowsError(try JSONLDataset.load(path: path, maxTokens: 100, tokenCount: bytesCount, stepDelimiter: "\n\n")) { e in
-            XCTAssertEqual("\(e)", path + ":1: field \"solution\" must end with a line \"answer: <answer>\" whose answer matches field \"answer\"")
+            XCTAssertEqual("\(e)", path + ":1: field \"solution\" must end with a step (after the step delimiter \"\\n\\n\") "
+                + "\"answer: <answer>\" whose answer matches field \"answer\"")
         }
         print("dataset: a custom step delimiter (\"\\n\\n\") governs the answer line")
     }

@@ -144,6 +144,7 @@ public func ibtpo_trainer_step_rl(_ trainer: OpaquePointer?, _ out: UnsafeMutabl
         out?.pointee = r
         h.info("rl step \(m.step): reward \(m.avgRate) eff \(m.effRate) entropy \(m.entropy) kl \(m.kl) "
             + "tokens \(m.generatedTokens)")
+        if let w = rl.config.shortfallWarning(m) { h.info(w, level: IBTPO_LOG_WARN) }
         if m.effRate == 0 {
             h.info("rl step \(m.step): every prompt's trajectories got the same reward, so this step had no learning signal",
                    level: IBTPO_LOG_WARN)

@@ -41,6 +41,22 @@ public struct RLTrainerConfig: Equatable, Sendable {
 
     /// Trajectories per prompt of a training step.
     public var trajectoriesPerPrompt: Int { algo == .grpo ? groupSize : tree.trajectoriesPerPrompt }
+    /// A one-line warning when step metrics `m` counted fewer trajectories than the config
+    /// plans (prompts × G): rounds 2...L found no node to expand, as happens when completions
+    /// have a single step and the root is not expandable (`tree.expandRoot` false). nil when
+    /// the plan was met, for grpo, and for the `fixed` rule (whose count depends on the tree).
+    /// The metrics always count the trajectories actually sampled.
+    public func shortfallWarning(_ m: RLStepMetrics) -> String? {
+        guard algo != .grpo, tree.rule != .fixed else { return nil }
+        let planned = m.prompts * trajectoriesPerPrompt
+        guard m.trajectories < planned else { return nil }
+        return "rl step \(m.step): sampled \(m.trajectories) trajectories, fewer than the \(planned) planned "
+            + "(\(m.prompts) prompts × (B0 + (L−1)·K·B) = \(trajectoriesPerPrompt)): later rounds found no node to expand; "
+            + (tree.expandRoot ? "completions with a single step have no branch point"
+                               : "with expand_root = 0 a completion with a single step has no branch point")
+            + " (the metrics count the trajectories sampled)"
+    }
+
     /// The tree the sampler grows for training: G single-step chains for grpo.
     public var trainingTree: TreeConfig {
         guard algo == .grpo else { return tree }
