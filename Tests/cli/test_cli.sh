@@ -48,6 +48,26 @@ check "--step-delimiter with an unknown escape is refused" 64 "unknown escape" -
     "$BIN" sft --data "$TMP/steps.jsonl" --step-delimiter '\q' --steps 1 --out "$TMP/x.ckpt"
 check "sft writes a checkpoint and evaluates" 0 "eval \(16 held-out add problems\)" -- \
     "$BIN" sft --task add --option digits=2 --steps 30 --batch 8 --seq 48 --out "$TMP/a.ckpt" --eval-count 16 --k 2
+# Divergence (issue 12): a checkpoint whose final norm weights are 3e38 (finite, so it loads)
+# makes every forward overflow; each update is skipped, and after --max-skipped-steps in a row
+# the run stops with exit status 13 and saves nothing. The tensor record is found by its
+# name ("norm", u32 length 4) and the CRC-32 re-sealed (docs/checkpoint-format.md).
+python3 - "$TMP/a.ckpt" "$TMP/huge.ckpt" <<'PY'
+import struct, sys, zlib
+b = bytearray(open(sys.argv[1], "rb").read())
+at = b.index(struct.pack("<I", 4) + b"norm") + 8
+rank = struct.unpack_from("<I", b, at)[0]
+at += 4 + 8 * rank
+count = struct.unpack_from("<Q", b, at)[0]
+at += 8
+struct.pack_into("<%df" % count, b, at, *([3e38] * count))
+struct.pack_into("<I", b, len(b) - 4, zlib.crc32(bytes(b[:-4])))
+open(sys.argv[2], "wb").write(b)
+PY
+check "a diverging run stops with exit 13 after 3 skipped steps" 13 "3 consecutive skipped steps" -- \
+    "$BIN" sft --task add --option digits=2 --init-from "$TMP/huge.ckpt" --steps 10 --batch 8 --seq 48 \
+    --max-skipped-steps 3 --eval-count 0 --out "$TMP/diverged.ckpt"
+check "... and writes no checkpoint" 0 "absent" -- bash -c "test -e '$TMP/diverged.ckpt' || echo absent"
 check "eval reads it" 0 "greedy" -- "$BIN" eval --checkpoint "$TMP/a.ckpt" --task add --option digits=2 --seq 48 --eval-count 8 --k 2
 check "sample prints completions" 0 "sample 0: reward" -- "$BIN" sample --checkpoint "$TMP/a.ckpt" --task add --option digits=2 --count 1 --samples 2
 check "sample --tree prints a tree" 0 "trajectories" -- "$BIN" sample --checkpoint "$TMP/a.ckpt" --task add --option digits=2 --count 1 --tree 2,3,1,1
