@@ -16,7 +16,6 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -47,18 +46,8 @@ def child(a):
             kw.update(do_sample=True, temperature=1.0, top_k=0, top_p=1.0)
         else:
             kw.update(do_sample=False)
-        times = []
-        with torch.inference_mode(), pc.ForeignCPU() as noise:
-            i = 0
-            while i < 1 + a.repeats or (sum(times) < a.min_time and i < 1 + a.max_repeats):
-                torch.manual_seed(100 + i)
-                t0 = time.perf_counter()
-                out = model.generate(input_ids=prompts, attention_mask=mask, **kw)
-                dt = time.perf_counter() - t0
-                assert out.shape == (S, a.prompt_len + a.new_tokens), out.shape
-                if i > 0:
-                    times.append(dt)
-                i += 1
+        times, foreign = pc.time_generate(torch, model, prompts, mask, kw, a.new_tokens, a.repeats,
+                                          min_time=a.min_time, max_repeats=a.max_repeats)
         med = pc.median(times)
         pc.emit(
             peer="hf-generate",
@@ -73,7 +62,7 @@ def child(a):
             prompt_len=a.prompt_len,
             new_tokens=a.new_tokens,
             repeats=len(times),
-            foreign_cpu=noise.value,
+            foreign_cpu=foreign,
         )
 
 

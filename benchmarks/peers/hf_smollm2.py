@@ -52,19 +52,10 @@ def main():
         mask = torch.ones_like(prompts)
         kw = dict(max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens, use_cache=True, do_sample=True,
                   temperature=1.0, top_k=0, top_p=1.0, pad_token_id=eos, eos_token_id=eos)
-        times = []
-        with torch.inference_mode(), pc.ForeignCPU() as noise:
-            for i in range(1 + a.repeats):
-                torch.manual_seed(100 + i)
-                t0 = time.perf_counter()
-                out = model.generate(input_ids=prompts, attention_mask=mask, **kw)
-                dt = time.perf_counter() - t0
-                assert out.shape == (S, a.prompt_len + a.new_tokens), out.shape
-                if i > 0:
-                    times.append(dt)
+        times, foreign = pc.time_generate(torch, model, prompts, mask, kw, a.new_tokens, a.repeats)
         med = pc.median(times)
         pc.emit(peer="hf-smollm2", kind="decode", attn=a.attn, threads=a.threads, seqs=S,
-                tokens_per_s=S * a.new_tokens / med, call_ms=med * 1e3, repeats=len(times), foreign_cpu=noise.value)
+                tokens_per_s=S * a.new_tokens / med, call_ms=med * 1e3, repeats=len(times), foreign_cpu=foreign)
 
 
 if __name__ == "__main__":

@@ -180,3 +180,26 @@ def parse_or_run_child(p, child):
         a.threads = int(a.threads)
         sys.exit(child(a))
     return a
+
+
+def time_generate(torch, model, prompts, mask, kw, new_tokens, repeats, min_time=0.0, max_repeats=None):
+    """Wall times of `model.generate(input_ids=prompts, attention_mask=mask, **kw)`: one
+    warm-up call, then at least `repeats` timed calls, and more (up to `max_repeats`) until
+    `min_time` seconds are timed. Each call is seeded (100 + i) and must return exactly
+    `new_tokens` new tokens per row. Returns (times, foreign_cpu) where foreign_cpu is the
+    share of CPU other processes used meanwhile (ForeignCPU)."""
+    import time
+    cap = repeats if max_repeats is None else max(repeats, max_repeats)
+    times = []
+    with torch.inference_mode(), ForeignCPU() as noise:
+        i = 0
+        while i < 1 + repeats or (sum(times) < min_time and i < 1 + cap):
+            torch.manual_seed(100 + i)
+            t0 = time.perf_counter()
+            out = model.generate(input_ids=prompts, attention_mask=mask, **kw)
+            dt = time.perf_counter() - t0
+            assert out.shape == (prompts.shape[0], prompts.shape[1] + new_tokens), out.shape
+            if i > 0:
+                times.append(dt)
+            i += 1
+    return times, noise.value
