@@ -3,7 +3,7 @@ import IBTPO
 
 /// Held-out evaluation settings shared by `sft`, `eval` and `train`.
 struct EvalOptions: ParsableArguments {
-    @Option(help: "Held-out (test split) problems to evaluate (0 = skip).") var evalCount: Int = APIDefaults.eval.count
+    @Option(help: "Held-out (test split) problems to evaluate, each once: all of them when the split is smaller (0 = skip).") var evalCount: Int = APIDefaults.eval.count
     @Option(help: "Samples per problem for avg@k and pass@k (0 = greedy only).") var k: Int = APIDefaults.eval.k
     @Option(help: "Sampling temperature for avg@k.") var evalTemperature: Float = APIDefaults.eval.sampling.temperature
     @Option(help: "Top-k for avg@k (0 = off).") var evalTopK: Int = APIDefaults.eval.sampling.topK
@@ -25,7 +25,8 @@ struct EvalOptions: ParsableArguments {
     @discardableResult
     func run(_ trainer: Trainer, task: any TrainingTask, maxNew: Int) throws -> EvalResult {
         let r = try trainer.evaluate(task: task, count: evalCount, k: k, sampling: sampling(maxNew: maxNew), seed: evalSeed)
-        var line = "eval (\(r.problems) held-out \(task.name) problems): greedy \(fmt(r.greedyAccuracy * 100, 1))%"
+        let whole = r.problems < evalCount ? ", the whole split (--eval-count \(evalCount) asked for more)" : ""
+        var line = "eval (\(r.problems) held-out \(task.name) problems\(whole)): greedy \(fmt(r.greedyAccuracy * 100, 1))%"
         if r.k > 0 {
             line += ", avg@\(r.k) \(fmt(r.avgAtK * 100, 1))%, pass@\(r.k) \(fmt(r.passAtK * 100, 1))% "
                 + "(T=\(fmt(Double(evalTemperature), 2)), top-k \(evalTopK), top-p \(fmt(Double(evalTopP), 2)))"

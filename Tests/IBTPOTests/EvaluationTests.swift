@@ -36,6 +36,36 @@ final class EvaluationTests: XCTestCase {
             + "\(problems[0].prompt.split(separator: "\n")[0]) → \(t.tokenizer.decode(fast[0].tokens).split(separator: "\n").joined(separator: " / "))")
     }
 
+    /// A count larger than a finite test split evaluates each problem once: the result equals
+    /// an evaluation of exactly the split, and `problems` says how many there were.
+    func testCountBeyondTheSplitCountsEachProblemOnce() throws {
+        let (t, add) = try trainedTrainer()
+        var source: [Problem] = [], seen = Set<String>()   // 12 distinct problems the model has learnt to solve
+        for i in 0..<200 where source.count < 12 {
+            let p = add.problem(split: .test, index: i)
+            if seen.insert(p.prompt).inserted { source.append(p) }
+        }
+        let prompts = source.map(\.prompt), answers = source.map(\.answer)
+        let splits: [Split] = (0..<12).map { $0 < 4 ? .train : .test }
+        let task = try MemoryDataset.make(prompts: prompts, answers: answers, solutions: nil, splits: splits, maxTokens: 64)
+        let n = try XCTUnwrap(task.problemCount(split: .test))
+        let params = SamplingParams(temperature: 1, maxNewTokens: 24)
+        // A reward with spread (1 when the completion's count of '1' characters is not a
+        // multiple of 3), so equal results are not equal by being all zero.
+        let reward: (Problem, [UInt8]) throws -> Double = { _, b in Double(min(1, b.filter { $0 == 49 }.count % 3)) }
+        let all = try t.evaluate(task: task, count: 1000, k: 4, sampling: params, seed: 3, reward: reward)
+        let exact = try t.evaluate(task: task, count: n, k: 4, sampling: params, seed: 3, reward: reward)
+        print("count 1000 on a \(n)-problem split: \(all.problems) problems, greedy \(all.greedyAccuracy), "
+            + "avg@4 \(all.avgAtK), pass@4 \(all.passAtK) (count \(n): \(exact.greedyAccuracy), \(exact.avgAtK), \(exact.passAtK))")
+        XCTAssertEqual(n, 8)
+        XCTAssertGreaterThan(exact.greedyAccuracy + exact.avgAtK, 0, "all-zero rewards would make the comparison trivial")
+        XCTAssertEqual(all.problems, n)
+        XCTAssertEqual(all.greedyAccuracy, exact.greedyAccuracy)
+        XCTAssertEqual(all.avgAtK, exact.avgAtK)
+        XCTAssertEqual(all.passAtK, exact.passAtK)
+        XCTAssertEqual(all.meanLength, exact.meanLength)
+    }
+
     /// Evaluation is reproducible and its metrics are consistent with each other.
     func testEvaluationIsDeterministicAndConsistent() throws {
         let (t, task) = try trainedTrainer()

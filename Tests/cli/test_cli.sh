@@ -42,6 +42,8 @@ check "--step-delimiter ' | ' accepts it" 0 "sft step 1/1" -- \
 printf '{"prompt": "1+1=", "answer": "2", "solution": "1+1=2\\n\\nanswer: 2", "split": "train"}\n{"prompt": "2+2=", "answer": "4", "split": "test"}\n' > "$TMP/para.jsonl"
 check "--step-delimiter '\\n\\n' (escapes)" 0 "sft step 1/1" -- \
     "$BIN" sft --data "$TMP/para.jsonl" --step-delimiter '\n\n' --steps 1 --batch 2 --seq 48 --eval-count 0 --out "$TMP/para.ckpt"
+check "eval counts each problem once and says the split was smaller" 0 "eval \(1 held-out steps problems, the whole split \(--eval-count 1000" -- \
+    "$BIN" eval --checkpoint "$TMP/steps.ckpt" --data "$TMP/steps.jsonl" --step-delimiter " | " --seq 48 --eval-count 1000 --k 2
 check "--step-delimiter with a built-in task is refused" 64 "applies to --data" -- \
     "$BIN" sft --task add --step-delimiter " | " --steps 1 --out "$TMP/x.ckpt"
 check "--step-delimiter with an unknown escape is refused" 64 "unknown escape" -- \

@@ -25,7 +25,8 @@ extension Trainer {
         return s
     }
 
-    /// Evaluates the first `count` problems of `split`: greedy accuracy, and when k > 0,
+    /// Evaluates the first `count` problems of `split`, each once (all of them when the split
+    /// has fewer; `EvalResult.problems` says how many): greedy accuracy, and when k > 0,
     /// avg@k and pass@k with `sampling` (temperature, top-k, top-p). Prompts are encoded as
     /// prompt (`promptTokens`: [BOS] prompt for the built-in models); completions end at EOS or `sampling.maxNewTokens`. Randomness comes
     /// only from `seed` (the trainer's RNG is untouched), so results are reproducible.
@@ -48,6 +49,7 @@ extension Trainer {
         guard k >= 0 && k <= 1024 else { throw invalid("k must be in 0...1024 (got \(k))") }
         let t0 = monotonicSeconds()
         let s = try sampler()
+        let count = min(count, task.problemCount(split: split) ?? count)   // a problem counts once
         let problems = (0..<count).map { task.problem(split: split, index: $0) }
         let prompts = problems.map { promptTokens($0.prompt) }
         var greedyParams = sampling
