@@ -3,7 +3,7 @@ import IBTPO
 
 /// Options that pick a task: a built-in one by name and options, or a JSONL file.
 struct TaskOptions: ParsableArguments {
-    @Option(help: "Built-in task: add, countdown or modchain.") var task: String = "add"
+    @Option(help: "Built-in task: add (the default), countdown or modchain.") var task: String?
     @Option(name: .customLong("option"), help: "Task option NAME=VALUE (repeatable), e.g. --option digits=3.")
     var taskOptions: [String] = []
     @Option(help: "A JSON Lines dataset (fields prompt, answer, optional solution) instead of --task.")
@@ -16,6 +16,12 @@ struct TaskOptions: ParsableArguments {
     /// The task; throws a readable error for an unknown task, bad option or bad file.
     func load(maxTokens: Int) throws -> any TrainingTask {
         if let data {
+            if let task {
+                throw ValidationError("--task \(task) and --data \(data) name two tasks; give one of them")
+            }
+            if let o = taskOptions.first {
+                throw ValidationError("--option \(o) sets a built-in task's option; a --data set takes none")
+            }
             let tok = ByteTokenizer()
             let d = try stepDelimiter.map(Self.unescape) ?? "\n"
             return try JSONLDataset.load(path: data, maxTokens: maxTokens, tokenCount: { tok.count($0) + 2 },
@@ -32,7 +38,7 @@ struct TaskOptions: ParsableArguments {
             }
             opts[parts[0]] = v
         }
-        return try builtinTask(name: task, options: opts, seed: taskSeed)
+        return try builtinTask(name: task ?? "add", options: opts, seed: taskSeed)
     }
 }
 

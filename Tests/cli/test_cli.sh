@@ -44,6 +44,10 @@ check "--step-delimiter '\\n\\n' (escapes)" 0 "sft step 1/1" -- \
     "$BIN" sft --data "$TMP/para.jsonl" --step-delimiter '\n\n' --steps 1 --batch 2 --seq 48 --eval-count 0 --out "$TMP/para.ckpt"
 check "eval counts each problem once and says the split was smaller" 0 "eval \(1 held-out steps problems, the whole split \(--eval-count 1000" -- \
     "$BIN" eval --checkpoint "$TMP/steps.ckpt" --data "$TMP/steps.jsonl" --step-delimiter " | " --seq 48 --eval-count 1000 --k 2
+check "--task and --data together are refused" 64 "name two tasks" -- \
+    "$BIN" sft --task countdown --data "$TMP/steps.jsonl" --steps 1 --out "$TMP/x.ckpt"
+check "--option with --data is refused" 64 "a --data set takes none" -- \
+    "$BIN" sft --option digits=2 --data "$TMP/steps.jsonl" --steps 1 --out "$TMP/x.ckpt"
 check "--step-delimiter with a built-in task is refused" 64 "applies to --data" -- \
     "$BIN" sft --task add --step-delimiter " | " --steps 1 --out "$TMP/x.ckpt"
 check "--step-delimiter with an unknown escape is refused" 64 "unknown escape" -- \
