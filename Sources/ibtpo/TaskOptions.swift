@@ -44,7 +44,7 @@ struct TaskOptions: ParsableArguments {
 
 extension TaskOptions {
     /// `text` with the escapes \n, \t and \\ replaced (so a shell user can type "\n\n");
-    /// 1...64 bytes after that, or a ValidationError.
+    /// 1...`JSONLDataset.maxStepDelimiterBytes` bytes after that, or a ValidationError.
     static func unescape(_ text: String) throws -> String {
         var out = "", escaped = false
         for ch in text {
@@ -59,8 +59,9 @@ extension TaskOptions {
             } else if ch == "\\" { escaped = true } else { out.append(ch) }
         }
         if escaped { throw ValidationError("--step-delimiter ends in a lone \\") }
-        guard !out.isEmpty && out.utf8.count <= 64 else {
-            throw ValidationError("--step-delimiter must be 1...64 bytes (got \(out.utf8.count))")
+        let limit = JSONLDataset.maxStepDelimiterBytes
+        guard !out.isEmpty && out.utf8.count <= limit else {
+            throw ValidationError("--step-delimiter must be 1...\(limit) bytes (got \(out.utf8.count))")
         }
         return out
     }

@@ -58,8 +58,7 @@ public func ibtpo_trainer_evaluate(_ trainer: OpaquePointer?, _ task: OpaquePoin
         guard e.count >= 1 && e.count <= 1 << 20 else { throw invalid("cfg.count must be in 1...1048576 (got \(e.count))") }
         guard e.k >= 0 && e.k <= 1024 else { throw invalid("cfg.k must be in 0...1024 (got \(e.k))") }
         guard h.trainer.config.rolloutSlots > 0 else { throw invalid("the trainer has no sampler (rollout_slots = 0)") }
-        let count = min(Int(e.count), th.task.problemCount(split: .test) ?? Int(e.count))
-        let r = try h.trainer.evaluate(task: th.task, count: count, k: Int(e.k), sampling: sampling, seed: e.seed,
+        let r = try h.trainer.evaluate(task: th.task, count: Int(e.count), k: Int(e.k), sampling: sampling, seed: e.seed,
                                        reward: try h.rewardFunction(for: th), progress: h.progressClosure("evaluate"))
         out.pointee = ibtpo_eval_result(struct_size: UInt32(MemoryLayout<ibtpo_eval_result>.size), problems: Int64(r.problems),
                                         greedy_accuracy: r.greedyAccuracy, avg_at_k: r.avgAtK, pass_at_k: r.passAtK,

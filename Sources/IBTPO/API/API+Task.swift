@@ -50,14 +50,10 @@ public func ibtpo_task_create_jsonl(_ path: UnsafePointer<CChar>?, _ maxTokens: 
 func stepDelimiter(_ p: UnsafePointer<CChar>?) throws -> String {
     guard let p else { return "\n" }
     guard let d = String(validatingCString: p) else { throw invalid("step_delimiter is not valid UTF-8") }
-    guard !d.isEmpty && d.utf8.count <= maxStepDelimiterBytes else {
-        throw invalid("step_delimiter must be 1...\(maxStepDelimiterBytes) bytes (got \(d.utf8.count))")
-    }
+    let limit = JSONLDataset.maxStepDelimiterBytes
+    guard !d.isEmpty && d.utf8.count <= limit else { throw invalid("step_delimiter must be 1...\(limit) bytes (got \(d.utf8.count))") }
     return d
 }
-
-/// The longest step delimiter a task takes.
-let maxStepDelimiterBytes = 64
 
 @c @implementation
 public func ibtpo_task_create_jsonl_ex(_ path: UnsafePointer<CChar>?, _ maxTokens: Int32,

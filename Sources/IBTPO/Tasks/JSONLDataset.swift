@@ -56,6 +56,8 @@ public struct JSONLDataset: TrainingTask {
 
     /// The largest dataset file `load` reads: 1 GiB.
     public static let maxFileBytes = 1 << 30
+    /// The longest step delimiter a data set takes, in UTF-8 bytes.
+    public static let maxStepDelimiterBytes = 64
 
     /// Loads the file at `path`, which must be a regular file of at most `maxFileBytes`
     /// (a FIFO, a device such as /dev/zero or a directory is refused before anything is read).
@@ -76,7 +78,9 @@ public struct JSONLDataset: TrainingTask {
                              name: String, stepDelimiter: String = "\n") throws -> JSONLDataset {
         func fail(_ line: Int?, _ message: String) -> DatasetError { DatasetError(file: file, line: line, message: message) }
         guard maxTokens > 0 else { throw fail(nil, "maxTokens must be positive, got \(maxTokens)") }
-        guard !stepDelimiter.isEmpty else { throw fail(nil, "the step delimiter must not be empty") }
+        guard !stepDelimiter.isEmpty && stepDelimiter.utf8.count <= maxStepDelimiterBytes else {
+            throw fail(nil, "the step delimiter must be 1...\(maxStepDelimiterBytes) bytes (got \(stepDelimiter.utf8.count))")
+        }
         var body = bytes[...]
         if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }
         var train: [Problem] = [], test: [Problem] = []
